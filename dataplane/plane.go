@@ -1,0 +1,235 @@
+// Package dataplane is the media plane's face towards the control plane.
+//
+// A Plane owns the UDP socket on media_port, the loop that serves it, the
+// process-wide DTLS certificate and every Transport. The control plane
+// (ctrl/room) creates one Transport per WebRTC connection, tells it what the
+// client's answer said, and declares which tracks it publishes (upstream) and
+// which tracks of other transports it receives (downstream). Everything that
+// happens per packet — ICE-lite, SRTP, forwarding, RTCP — stays inside the
+// plane; ctrl only sees the events of TransportEvents.
+//
+// Concurrency: every exported method of Plane and Transport may be called from
+// any goroutine. They hand an immutable command to the loop and return; the
+// loop applies commands in the order they were issued per Transport.
+package dataplane
+
+import (
+	"errors"
+	"log/slog"
+	"net/netip"
+)
+
+// Errors returned by the plane.
+var (
+	// ErrClosed is returned when the Plane or the Transport has been closed.
+	ErrClosed = errors.New("dataplane: closed")
+	// ErrBadRemote is returned by SetRemote when the answer's parameters are unusable.
+	ErrBadRemote = errors.New("dataplane: bad remote parameters")
+	// ErrUnknownTrack is returned when a track id names no published track.
+	ErrUnknownTrack = errors.New("dataplane: unknown track")
+)
+
+// Config configures a Plane. The zero value of each field is documented.
+type Config struct {
+	// ListenAddress is the IP the media socket binds to; empty means 0.0.0.0.
+	ListenAddress string
+	// Port is the UDP port of the media socket; 0 picks a free port (tests).
+	Port int
+	// PublicIPs are the addresses advertised in host candidates. Empty means
+	// the address the socket is bound to (127.0.0.1 when bound to 0.0.0.0).
+	PublicIPs []netip.Addr
+	// Logger receives the plane's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Candidate is one ICE candidate of the server, written into every offer.
+type Candidate struct {
+	Addr     netip.AddrPort
+	Protocol string // "udp" (ICE-TCP "tcp" passive later)
+}
+
+// Kind is the media kind of a track.
+type Kind uint8
+
+// Kinds of track.
+const (
+	KindAudio Kind = iota + 1
+	KindVideo
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindAudio:
+		return "audio"
+	case KindVideo:
+		return "video"
+	}
+	return "unknown"
+}
+
+// TransportEvents receives what happens to a Transport. Methods are called
+// from a plane goroutine (never the media loop itself, never under a plane
+// lock) and must not block for long: hand the event to your own goroutine.
+type TransportEvents interface {
+	// OnConnected is called once, when ICE has a selected pair and DTLS is up
+	// and the SRTP contexts are installed: media can flow.
+	OnConnected()
+	// OnClosed is called once when the transport is gone: err is nil after
+	// Close, otherwise why the plane ended it (ICE timeout, DTLS failure,
+	// close_notify from the peer).
+	OnClosed(err error)
+}
+
+// TransportConfig configures one Transport.
+type TransportConfig struct {
+	// ID names the transport in logs and metrics (the connection_id).
+	ID string
+	// Events receives the transport's events; nil drops them.
+	Events TransportEvents
+}
+
+// LocalParams are the transport's own ICE credentials for the offer.
+type LocalParams struct {
+	Ufrag string // 16 characters
+	Pwd   string // 32 characters
+}
+
+// DTLSRole is the role this server takes in the DTLS handshake.
+type DTLSRole uint8
+
+// DTLS roles. An answer with a=setup:active (Chrome, pion) makes us the server.
+const (
+	DTLSServer DTLSRole = iota
+	DTLSClient
+)
+
+// Header extension ids: one fixed table for every offer (RFC 8285 §6 forbids
+// remapping in re-offers; RFC 9143 §12 one id per URI across the bundle).
+const (
+	ExtMid              = 1
+	ExtRID              = 2
+	ExtRepairedRID      = 3
+	ExtTransportCC      = 4
+	ExtAudioLevel       = 5
+	ExtURIMid           = "urn:ietf:params:rtp-hdrext:sdes:mid"
+	ExtURIRID           = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"
+	ExtURIRepairedRID   = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
+	ExtURITransportCC   = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
+	ExtURIAudioLevel    = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+	MaxOneByteExtension = 14
+)
+
+// RemoteParams is what the client's answer tells the transport.
+type RemoteParams struct {
+	Ufrag, Pwd string
+	// Fingerprint is the sha-256 certificate fingerprint, "AA:BB:…" (case-insensitive).
+	Fingerprint string
+	Role        DTLSRole
+	// TransportCC is true when the answer kept the transport-wide-cc extension:
+	// the plane then sends TWCC feedback to publishers and stamps downstream packets.
+	TransportCC bool
+}
+
+// Upstream declares a track the client sends to us (from its answer).
+type Upstream struct {
+	// TrackID is unique in the plane; ctrl uses "<connection_id>:<mid>".
+	TrackID string
+	Kind    Kind
+	Mid     string
+	// SSRC and RTXSSRC from a=ssrc / a=ssrc-group:FID; 0 when the answer had
+	// none (then the SSRC is learned from the MID extension of its first packet).
+	SSRC, RTXSSRC uint32
+	// PayloadType is the media PT (see Codecs); ClockRate its clock.
+	PayloadType uint8
+	ClockRate   uint32
+}
+
+// Downstream declares that this transport receives a track published by
+// another transport, on an m-section this transport's offer already carries.
+type Downstream struct {
+	TrackID string // the Upstream.TrackID of the source
+	Mid     string // the subscriber's m-section
+	// SSRC and RTXSSRC written in the subscriber's offer (a=ssrc, FID group);
+	// RTXSSRC 0 means retransmit on the primary SSRC is not done (audio).
+	SSRC, RTXSSRC uint32
+}
+
+// Plane is the media plane. See the package doc for the concurrency rules.
+type Plane struct {
+	impl *plane
+}
+
+// Transport is the server end of one client's ICE/DTLS/SRTP transport.
+type Transport struct {
+	impl *transport
+}
+
+// New starts the plane: binds the socket, generates the certificate and starts the loop.
+func New(cfg Config) (*Plane, error) {
+	p, err := newPlane(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Plane{impl: p}, nil
+}
+
+// Fingerprint is the sha-256 fingerprint of the plane's DTLS certificate,
+// uppercase hex pairs joined by ':' (the value of a=fingerprint:sha-256).
+func (p *Plane) Fingerprint() string { return p.impl.fingerprint }
+
+// Candidates are the server's ICE candidates, for every offer.
+func (p *Plane) Candidates() []Candidate { return p.impl.candidates() }
+
+// LocalAddr is the bound media socket address (tests use it with Port 0).
+func (p *Plane) LocalAddr() netip.AddrPort { return p.impl.localAddr() }
+
+// Close stops the loop, closes every transport (their OnClosed(nil) fire) and the socket.
+func (p *Plane) Close() error { return p.impl.close() }
+
+// NewTransport creates a transport with fresh ICE credentials. Packets for it
+// are accepted as soon as this returns (checks may precede the answer).
+func (p *Plane) NewTransport(cfg TransportConfig) (*Transport, error) {
+	t, err := p.impl.newTransport(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Transport{impl: t}, nil
+}
+
+// Local returns the transport's ICE credentials.
+func (t *Transport) Local() LocalParams { return t.impl.local }
+
+// SetRemote applies the client's answer. It may be called again on re-answer
+// with the same values (ignored) — ICE restarts are not supported.
+func (t *Transport) SetRemote(r RemoteParams) error { return t.impl.setRemote(r) }
+
+// AddUpstream declares a track this transport's client publishes.
+func (t *Transport) AddUpstream(u Upstream) error { return t.impl.addUpstream(u) }
+
+// RemoveUpstream withdraws a published track; every Downstream of it stops.
+func (t *Transport) RemoveUpstream(trackID string) { t.impl.removeUpstream(trackID) }
+
+// AddDownstream starts forwarding a published track to this transport and
+// asks the publisher for a keyframe once this transport's SRTP is up.
+func (t *Transport) AddDownstream(d Downstream) error { return t.impl.addDownstream(d) }
+
+// RemoveDownstream stops forwarding a track to this transport.
+func (t *Transport) RemoveDownstream(trackID string) { t.impl.removeDownstream(trackID) }
+
+// RequestKeyFrame sends a PLI for the named upstream track (rate-limited).
+func (t *Transport) RequestKeyFrame(trackID string) { t.impl.requestKeyFrame(trackID) }
+
+// Stats returns counters of the transport.
+func (t *Transport) Stats() TransportStats { return t.impl.stats() }
+
+// Close ends the transport: DTLS close_notify, state dropped, OnClosed(nil).
+// Safe to call more than once.
+func (t *Transport) Close() { t.impl.close(nil) }
+
+// TransportStats are a transport's counters since it was created.
+type TransportStats struct {
+	PacketsIn, BytesIn   uint64 // SRTP/SRTCP received and authenticated
+	PacketsOut, BytesOut uint64 // SRTP/SRTCP sent
+	NACKsIn, PLIsIn      uint64 // feedback received from the client
+	Retransmits          uint64 // packets resent after NACK
+}
