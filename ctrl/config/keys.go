@@ -1,0 +1,355 @@
+package config
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// KeyDoc documents one configuration key.
+type KeyDoc struct {
+	Name    string // as written in the file, e.g. "signaling_port"
+	Default string // the default, as it would be written in the file
+	Doc     string // what the key means, one sentence or two
+}
+
+// Env is the environment variable that overrides the key.
+func (k KeyDoc) Env() string { return EnvPrefix + strings.ToUpper(k.Name) }
+
+// EnvPrefix starts the name of every environment variable Load reads.
+const EnvPrefix = "HAYATE_"
+
+// Keys returns the documentation of every key, in the order of the table.
+func Keys() []KeyDoc {
+	docs := make([]KeyDoc, len(keys))
+	for i, k := range keys {
+		docs[i] = KeyDoc{Name: k.name, Default: k.def, Doc: k.doc}
+	}
+	return docs
+}
+
+// key is one row of the table. set parses a value written in a file or an
+// environment variable into c and returns "" or why the value is refused;
+// get prints the field back in the same syntax (set(get(c)) is the identity).
+type key struct {
+	name string
+	def  string
+	doc  string
+	set  func(c *Config, v string) (reason string)
+	get  func(c *Config) string
+}
+
+var (
+	logLevels  = []string{"debug", "info", "warn", "error"}
+	logFormats = []string{"text", "json"}
+)
+
+const (
+	minMessageSize = 1 << 10
+	maxMessageSize = 64 << 20
+)
+
+// keys is the one table of settings. Its order is the order of keys.md.
+var keys = []key{
+	{
+		name: "listen_address",
+		def:  "0.0.0.0",
+		doc:  "IP address the signaling, API and media listeners bind to.",
+		set:  func(c *Config, v string) string { return setIP(&c.ListenAddress, v) },
+		get:  func(c *Config) string { return c.ListenAddress.String() },
+	},
+	{
+		name: "signaling_port",
+		def:  "5000",
+		doc:  "TCP port of the WebSocket signaling endpoint `/signaling` and of the try-it page `/`.",
+		set:  func(c *Config, v string) string { return setPort(&c.SignalingPort, v) },
+		get:  func(c *Config) string { return strconv.Itoa(c.SignalingPort) },
+	},
+	{
+		name: "api_port",
+		def:  "3000",
+		doc:  "TCP port of the HTTP API (`POST /` with `x-sora-target`).",
+		set:  func(c *Config, v string) string { return setPort(&c.APIPort, v) },
+		get:  func(c *Config) string { return strconv.Itoa(c.APIPort) },
+	},
+	{
+		name: "media_port",
+		def:  "50000",
+		doc:  "UDP port that carries every WebRTC connection's media (ICE, DTLS, SRTP); TCP for ICE-TCP later.",
+		set:  func(c *Config, v string) string { return setPort(&c.MediaPort, v) },
+		get:  func(c *Config) string { return strconv.Itoa(c.MediaPort) },
+	},
+	{
+		name: "public_ip_list",
+		def:  "auto",
+		doc: "Comma-separated IP addresses advertised in the server's ICE candidates. " +
+			"`auto` means the IPv4 address of every interface that is up, 127.0.0.1 included.",
+		set: func(c *Config, v string) string {
+			if v == "auto" {
+				c.PublicIPList = nil
+				return ""
+			}
+			ips, reason := parseIPList(v)
+			if reason != "" {
+				return reason
+			}
+			c.PublicIPList = ips
+			return ""
+		},
+		get: func(c *Config) string {
+			if c.PublicIPList == nil {
+				return "auto"
+			}
+			s := make([]string, len(c.PublicIPList))
+			for i, ip := range c.PublicIPList {
+				s[i] = ip.String()
+			}
+			return strings.Join(s, ", ")
+		},
+	},
+	{
+		name: "admin_address",
+		def:  "127.0.0.1",
+		doc:  "IP address of the admin listener (`/healthz`, `/metrics`, `/debug/pprof/`). Keep it private.",
+		set:  func(c *Config, v string) string { return setIP(&c.AdminAddress, v) },
+		get:  func(c *Config) string { return c.AdminAddress.String() },
+	},
+	{
+		name: "admin_port",
+		def:  "6060",
+		doc:  "TCP port of the admin listener.",
+		set:  func(c *Config, v string) string { return setPort(&c.AdminPort, v) },
+		get:  func(c *Config) string { return strconv.Itoa(c.AdminPort) },
+	},
+	{
+		name: "log_level",
+		def:  "info",
+		doc:  "Least severe log level written: `debug`, `info`, `warn` or `error`.",
+		set:  func(c *Config, v string) string { return setEnum(&c.LogLevel, v, logLevels) },
+		get:  func(c *Config) string { return c.LogLevel },
+	},
+	{
+		name: "log_format",
+		def:  "text",
+		doc:  "Log line format: `text` (key=value) or `json` (one object per line).",
+		set:  func(c *Config, v string) string { return setEnum(&c.LogFormat, v, logFormats) },
+		get:  func(c *Config) string { return c.LogFormat },
+	},
+	{
+		name: "ping_interval",
+		def:  "5 s",
+		doc:  "Interval of the signaling `ping` sent to every client.",
+		set:  func(c *Config, v string) string { return setDuration(&c.PingInterval, v) },
+		get:  func(c *Config) string { return formatDuration(c.PingInterval) },
+	},
+	{
+		name: "pong_timeout",
+		def:  "30 s",
+		doc: "A client whose last `pong` (or any other message) is older than this is disconnected. " +
+			"Must be longer than `ping_interval`.",
+		set: func(c *Config, v string) string { return setDuration(&c.PongTimeout, v) },
+		get: func(c *Config) string { return formatDuration(c.PongTimeout) },
+	},
+	{
+		name: "signaling_max_message_size",
+		def:  "262144",
+		doc:  "Largest signaling WebSocket message accepted, in bytes (1024-67108864); a larger one closes the connection.",
+		set: func(c *Config, v string) string {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < minMessageSize || n > maxMessageSize {
+				return quoteShort(v) + " is not a size in bytes (1024-67108864)"
+			}
+			c.SignalingMaxMessageSize = n
+			return ""
+		},
+		get: func(c *Config) string { return strconv.Itoa(c.SignalingMaxMessageSize) },
+	},
+	{
+		name: "signaling_notify",
+		def:  "true",
+		doc:  "Send `type: notify` messages (`connection.created`, …) to clients.",
+		set:  func(c *Config, v string) string { return setBool(&c.SignalingNotify, v) },
+		get:  func(c *Config) string { return strconv.FormatBool(c.SignalingNotify) },
+	},
+	{
+		name: "shutdown_timeout",
+		def:  "10 s",
+		doc:  "On SIGTERM/SIGINT, how long clients get to be disconnected before the process exits anyway.",
+		set:  func(c *Config, v string) string { return setDuration(&c.ShutdownTimeout, v) },
+		get:  func(c *Config) string { return formatDuration(c.ShutdownTimeout) },
+	},
+	{
+		name: "sdk_dir",
+		def:  "e2e/node_modules/sora-js-sdk/dist",
+		doc:  "Directory the try-it page loads sora-js-sdk from (relative paths are relative to the working directory).",
+		set: func(c *Config, v string) string {
+			if v == "" {
+				return "is empty"
+			}
+			c.SDKDir = v
+			return ""
+		},
+		get: func(c *Config) string { return c.SDKDir },
+	},
+}
+
+// lookup returns the row of the named key, or nil.
+func lookup(name string) *key {
+	for i := range keys {
+		if keys[i].name == name {
+			return &keys[i]
+		}
+	}
+	return nil
+}
+
+func setPort(dst *int, v string) string {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 65535 {
+		return quoteShort(v) + " is not a port (1-65535)"
+	}
+	*dst = n
+	return ""
+}
+
+func setIP(dst *netip.Addr, v string) string {
+	ip, err := netip.ParseAddr(v)
+	if err != nil {
+		return quoteShort(v) + " is not an IP address"
+	}
+	*dst = ip
+	return ""
+}
+
+func parseIPList(v string) ([]netip.Addr, string) {
+	parts := strings.Split(v, ",")
+	ips := make([]netip.Addr, 0, len(parts))
+	for _, p := range parts {
+		p = strings.TrimSpace(p)
+		ip, err := netip.ParseAddr(p)
+		if err != nil {
+			return nil, quoteShort(p) + " is not an IP address (list: comma-separated addresses, or auto)"
+		}
+		ips = append(ips, ip)
+	}
+	if reason := checkIPList(ips); reason != "" {
+		return nil, reason
+	}
+	return ips, ""
+}
+
+// checkIPList refuses lists that cannot be advertised in a candidate.
+func checkIPList(ips []netip.Addr) string {
+	if len(ips) == 0 {
+		return "is empty (leave it out, or write auto)"
+	}
+	for i, ip := range ips {
+		switch {
+		case !ip.IsValid():
+			return "has an unset address"
+		case ip.IsUnspecified() || ip.IsMulticast():
+			return strconv.Quote(ip.String()) + " cannot be advertised to clients"
+		}
+		for _, prev := range ips[:i] {
+			if prev == ip {
+				return strconv.Quote(ip.String()) + " is listed twice"
+			}
+		}
+	}
+	return ""
+}
+
+func setBool(dst *bool, v string) string {
+	switch v {
+	case "true":
+		*dst = true
+	case "false":
+		*dst = false
+	default:
+		return quoteShort(v) + " is not true or false"
+	}
+	return ""
+}
+
+func setEnum(dst *string, v string, allowed []string) string {
+	if !oneOf(v, allowed) {
+		return quoteShort(v) + " is not one of " + join(allowed)
+	}
+	*dst = v
+	return ""
+}
+
+func oneOf(v string, allowed []string) bool {
+	for _, a := range allowed {
+		if v == a {
+			return true
+		}
+	}
+	return false
+}
+
+func join(allowed []string) string { return strings.Join(allowed, ", ") }
+
+func setDuration(dst *time.Duration, v string) string {
+	d, ok := parseDuration(v)
+	if !ok {
+		return quoteShort(v) + " is not a duration (a positive integer and a unit: ms, s, min, h; e.g. 30 s)"
+	}
+	*dst = d
+	return ""
+}
+
+// durationUnits are sora.conf's units, largest first (formatDuration picks
+// the largest that divides the value).
+var durationUnits = []struct {
+	name string
+	d    time.Duration
+}{
+	{"h", time.Hour},
+	{"min", time.Minute},
+	{"s", time.Second},
+	{"ms", time.Millisecond},
+}
+
+// parseDuration reads "30 s", "30s", "500ms", "5 min", "1h": a positive
+// decimal integer, optional spaces, a unit. Go's "m" is refused on purpose:
+// sora.conf spells minutes "min".
+func parseDuration(v string) (time.Duration, bool) {
+	i := 0
+	for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+		i++
+	}
+	if i == 0 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v[:i], 10, 64) // refuses overflow
+	if err != nil || n <= 0 {
+		return 0, false
+	}
+	unit := strings.TrimLeft(v[i:], " \t")
+	for _, u := range durationUnits {
+		if unit == u.name {
+			if n > int64(maxDuration/u.d) {
+				return 0, false
+			}
+			return time.Duration(n) * u.d, true
+		}
+	}
+	return 0, false
+}
+
+// maxDuration bounds every duration key; a longer one is a typo.
+const maxDuration = 365 * 24 * time.Hour
+
+func formatDuration(d time.Duration) string {
+	if d > 0 {
+		for _, u := range durationUnits {
+			if d%u.d == 0 {
+				return strconv.FormatInt(int64(d/u.d), 10) + " " + u.name
+			}
+		}
+	}
+	// Not expressible in the file syntax (Go-built config): Go's form.
+	return d.String()
+}
