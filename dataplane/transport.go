@@ -1,0 +1,298 @@
+package dataplane
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hayate-sfu/hayate/dataplane/feedback"
+	"github.com/hayate-sfu/hayate/dataplane/handshake"
+	"github.com/hayate-sfu/hayate/dataplane/icelite"
+	"github.com/pion/dtls/v3"
+	"github.com/pion/srtp/v3"
+	"github.com/pion/stun/v4"
+)
+
+// transport is the implementation behind Transport. Three owners:
+//   - immutable after newTransport: p, id, events, local, integrity, hs;
+//   - the ctrl side (mu): remote parameters and the handshake goroutine's start;
+//   - the media loop: ls (loop state), touched only by loop commands.
+//
+// Counters are atomics so Stats can read them from anywhere.
+type transport struct {
+	p         *plane
+	id        string
+	events    TransportEvents
+	local     LocalParams
+	integrity stun.MessageIntegrity
+	hs        *handshake.Conn
+	rtcpSSRC  uint32
+
+	mu         sync.Mutex
+	remoteSet  bool
+	remote     RemoteParams
+	dtlsConn   *dtls.Conn
+	closed     bool
+	hsCancel   context.CancelFunc
+	hsDone     chan struct{}
+	closedOnce sync.Once
+
+	packetsIn, bytesIn, packetsOut, bytesOut atomic.Uint64
+	nacksIn, plisIn, retransmits             atomic.Uint64
+
+	ls transportLoopState
+}
+
+// transportLoopState is owned by the media loop.
+type transportLoopState struct {
+	addrs       []netip.AddrPort
+	selected    netip.AddrPort
+	remoteUfrag string
+	transportCC bool
+	rx, tx      *srtp.Context
+	connected   bool
+	gone        bool
+	created     int64
+	lastSeen    int64
+	twccSeq     uint16
+	twcc        *feedback.TWCC
+	ups         map[uint32]*upTrack // by media and RTX SSRC
+	upsByMid    map[string]*upTrack
+	upsByID     map[string]*upTrack
+	downs       map[uint32]*downTrack // by downstream media and RTX SSRC
+	downsByID   map[string]*downTrack
+}
+
+func (ls *transportLoopState) unbind(a netip.AddrPort) {
+	for i, x := range ls.addrs {
+		if x == a {
+			ls.addrs = append(ls.addrs[:i], ls.addrs[i+1:]...)
+			break
+		}
+	}
+}
+
+func randomUint32() uint32 {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	v := binary.BigEndian.Uint32(b[:])
+	if v == 0 {
+		v = 1
+	}
+	return v
+}
+
+func (p *plane) newTransport(cfg TransportConfig) (*transport, error) {
+	if p.closed.Load() {
+		return nil, ErrClosed
+	}
+	ufrag, pwd := icelite.NewCredentials()
+	t := &transport{
+		p:         p,
+		id:        cfg.ID,
+		events:    cfg.Events,
+		local:     LocalParams{Ufrag: ufrag, Pwd: pwd},
+		integrity: newIntegrity(pwd),
+		rtcpSSRC:  randomUint32(),
+		hsDone:    make(chan struct{}),
+	}
+	t.hs = handshake.NewConn(net.UDPAddrFromAddrPort(p.local), func(b []byte, to *net.UDPAddr) error {
+		_, err := p.conn.WriteToUDPAddrPort(b, to.AddrPort())
+		return err
+	})
+	t.ls = transportLoopState{
+		ups:       map[uint32]*upTrack{},
+		upsByMid:  map[string]*upTrack{},
+		upsByID:   map[string]*upTrack{},
+		downs:     map[uint32]*downTrack{},
+		downsByID: map[string]*downTrack{},
+		twcc:      feedback.NewTWCC(t.rtcpSSRC),
+	}
+	p.mu.Lock()
+	p.transports[t] = struct{}{}
+	p.mu.Unlock()
+	if err := p.do(func(l *loopState) {
+		t.ls.created = l.p.now()
+		t.ls.lastSeen = t.ls.created
+		l.byUfrag[ufrag] = t
+		l.transports[t] = struct{}{}
+	}); err != nil {
+		p.mu.Lock()
+		delete(p.transports, t)
+		p.mu.Unlock()
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *transport) setRemote(r RemoteParams) error {
+	if r.Ufrag == "" || r.Pwd == "" || r.Fingerprint == "" {
+		return fmt.Errorf("%w: ice-ufrag, ice-pwd and fingerprint are required", ErrBadRemote)
+	}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return ErrClosed
+	}
+	if t.remoteSet {
+		same := t.remote == r
+		t.mu.Unlock()
+		if !same {
+			return fmt.Errorf("%w: ICE/DTLS parameters changed (restart is not supported)", ErrBadRemote)
+		}
+		return nil
+	}
+	t.remoteSet = true
+	t.remote = r
+	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+	t.hsCancel = cancel
+	t.mu.Unlock()
+
+	if err := t.p.do(func(l *loopState) {
+		t.ls.remoteUfrag = r.Ufrag
+		t.ls.transportCC = r.TransportCC
+	}); err != nil {
+		cancel()
+		return err
+	}
+	t.p.tWG.Add(1)
+	go t.runDTLS(ctx, r)
+	return nil
+}
+
+// runDTLS is the transport's DTLS goroutine: handshake, key install, then it
+// keeps reading the association so a close_notify ends the transport.
+func (t *transport) runDTLS(ctx context.Context, r RemoteParams) {
+	defer t.p.tWG.Done()
+	defer close(t.hsDone)
+	res, err := handshake.Run(ctx, t.hs, handshake.Params{
+		Certificate:       t.p.cert,
+		Client:            r.Role == DTLSClient,
+		RemoteFingerprint: r.Fingerprint,
+		Logger:            t.p.dtlsLog,
+	})
+	if err != nil {
+		t.p.log.Info("dtls handshake failed", "transport", t.id, "err", err)
+		go t.close(fmt.Errorf("%w: %v", ErrHandshake, err))
+		return
+	}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		_ = res.Conn.Close()
+		return
+	}
+	t.dtlsConn = res.Conn
+	t.mu.Unlock()
+
+	rx, err := srtp.CreateContext(res.Keys.RemoteMasterKey, res.Keys.RemoteMasterSalt, res.Profile,
+		srtp.SRTPReplayProtection(128), srtp.SRTCPReplayProtection(128))
+	if err == nil {
+		var tx *srtp.Context
+		tx, err = srtp.CreateContext(res.Keys.LocalMasterKey, res.Keys.LocalMasterSalt, res.Profile)
+		if err == nil {
+			err = t.p.doWait(func(l *loopState) { l.installSRTP(t, rx, tx) })
+		}
+	}
+	if err != nil {
+		go t.close(fmt.Errorf("%w: srtp: %v", ErrHandshake, err))
+		return
+	}
+	t.p.log.Debug("transport connected", "transport", t.id, "profile", res.Profile.String())
+	if t.events != nil {
+		t.events.OnConnected()
+	}
+	// SCTP will read here; for now only close_notify (EOF) or errors matter.
+	buf := make([]byte, 1500)
+	for {
+		if _, err := res.Conn.Read(buf); err != nil {
+			t.mu.Lock()
+			closed := t.closed
+			t.mu.Unlock()
+			if !closed {
+				go t.close(ErrPeerClosed)
+			}
+			return
+		}
+	}
+}
+
+func (t *transport) addUpstream(u Upstream) error {
+	if u.TrackID == "" {
+		return fmt.Errorf("dataplane: upstream without a track id")
+	}
+	if _, ok := CodecByPayloadType(u.PayloadType); !ok {
+		return fmt.Errorf("dataplane: upstream %s: unknown payload type %d", u.TrackID, u.PayloadType)
+	}
+	return t.p.doWait(func(l *loopState) { l.addUpstream(t, u) })
+}
+
+func (t *transport) removeUpstream(id string) {
+	_ = t.p.do(func(l *loopState) { l.removeUpstream(t, id) })
+}
+
+func (t *transport) addDownstream(d Downstream) error {
+	if d.SSRC == 0 {
+		return fmt.Errorf("dataplane: downstream %s: SSRC 0", d.TrackID)
+	}
+	var err error
+	if werr := t.p.doWait(func(l *loopState) { err = l.addDownstream(t, d) }); werr != nil {
+		return werr
+	}
+	return err
+}
+
+func (t *transport) removeDownstream(id string) {
+	_ = t.p.do(func(l *loopState) { l.removeDownstream(t, id) })
+}
+
+func (t *transport) requestKeyFrame(id string) {
+	_ = t.p.do(func(l *loopState) {
+		if u := t.ls.upsByID[id]; u != nil {
+			l.requestKeyframe(u, l.p.now(), true)
+		}
+	})
+}
+
+func (t *transport) stats() TransportStats {
+	return TransportStats{
+		PacketsIn: t.packetsIn.Load(), BytesIn: t.bytesIn.Load(),
+		PacketsOut: t.packetsOut.Load(), BytesOut: t.bytesOut.Load(),
+		NACKsIn: t.nacksIn.Load(), PLIsIn: t.plisIn.Load(), Retransmits: t.retransmits.Load(),
+	}
+}
+
+// close ends the transport once: loop state dropped, DTLS closed (sending
+// close_notify), the DTLS goroutine awaited, then OnClosed(err).
+func (t *transport) close(err error) {
+	t.closedOnce.Do(func() {
+		t.mu.Lock()
+		t.closed = true
+		dc := t.dtlsConn
+		cancel := t.hsCancel
+		started := t.remoteSet
+		t.mu.Unlock()
+		_ = t.p.doWait(func(l *loopState) { l.removeTransport(t) })
+		if dc != nil {
+			_ = dc.Close()
+		}
+		if cancel != nil {
+			cancel()
+		}
+		_ = t.hs.Close()
+		if started {
+			<-t.hsDone
+		}
+		t.p.mu.Lock()
+		delete(t.p.transports, t)
+		t.p.mu.Unlock()
+		if t.events != nil {
+			t.events.OnClosed(err)
+		}
+	})
+}
