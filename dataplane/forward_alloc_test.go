@@ -1,0 +1,192 @@
+package dataplane
+
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
+)
+
+// keyed builds matching SRTP contexts: what a client encrypts with "send",
+// the server's transport decrypts with rx, and so on.
+func srtpPair(t testing.TB, seed byte) (client, server *srtp.Context) {
+	t.Helper()
+	key := bytes.Repeat([]byte{seed}, 16)
+	salt := bytes.Repeat([]byte{seed + 1}, 12)
+	c, err := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm, srtp.SRTPReplayProtection(128))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, s
+}
+
+type fakeWire struct {
+	sent  int
+	bytes int
+	last  []byte
+	to    netip.AddrPort
+}
+
+func (w *fakeWire) send(b []byte, to netip.AddrPort) {
+	w.sent++
+	w.bytes += len(b)
+	w.last = append(w.last[:0], b...)
+	w.to = to
+}
+
+// newTestLoop returns a loop without a socket, one publisher and n subscribers
+// all connected, and the publisher's client-side encrypt context.
+func newTestLoop(t testing.TB, n int) (*loopState, *fakeWire, *srtp.Context, netip.AddrPort, []*srtp.Context) {
+	t.Helper()
+	p := &plane{}
+	l := newLoopState(p)
+	w := &fakeWire{}
+	l.send = w.send
+	mk := func(id string, port uint16) *transport {
+		tr := &transport{p: p, id: id}
+		tr.ls = transportLoopState{
+			ups: map[uint32]*upTrack{}, upsByMid: map[string]*upTrack{}, upsByID: map[string]*upTrack{},
+			downs: map[uint32]*downTrack{}, downsByID: map[string]*downTrack{},
+		}
+		addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
+		tr.ls.selected = addr
+		tr.ls.addrs = []netip.AddrPort{addr}
+		tr.ls.connected = true
+		l.byAddr[addr] = tr
+		l.transports[tr] = struct{}{}
+		return tr
+	}
+	pub := mk("pub", 10000)
+	clientEnc, serverDec := srtpPair(t, 1)
+	_, serverEnc := srtpPair(t, 2)
+	pub.ls.rx, pub.ls.tx = serverDec, serverEnc
+	l.addUpstream(pub, Upstream{TrackID: "pub:1", Kind: KindVideo, Mid: "1", SSRC: 1111, RTXSSRC: 1112, PayloadType: 96, ClockRate: 90000})
+	var subDecs []*srtp.Context
+	for i := 0; i < n; i++ {
+		sub := mk("sub", uint16(20000+i))
+		subDec, subEnc := srtpPair(t, byte(10+2*i))
+		_, rx := srtpPair(t, byte(11+2*i))
+		sub.ls.rx, sub.ls.tx = rx, subEnc
+		if err := l.addDownstream(sub, Downstream{TrackID: "pub:1", Mid: "2", SSRC: uint32(5000 + i), RTXSSRC: uint32(6000 + i)}); err != nil {
+			t.Fatal(err)
+		}
+		sub.ls.downsByID["pub:1"].needKey = false
+		subDecs = append(subDecs, subDec)
+	}
+	return l, w, clientEnc, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 10000), subDecs
+}
+
+func encryptRTP(t testing.TB, c *srtp.Context, seq uint16, payload []byte) []byte {
+	t.Helper()
+	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: uint32(seq) * 3000, SSRC: 1111}, Payload: payload}
+	raw, err := p.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.EncryptRTP(nil, raw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestForwardDecryptsAndReencryptsForEachSubscriber(t *testing.T) {
+	l, w, enc, from, subDecs := newTestLoop(t, 3)
+	payload := []byte{0x10, 0x00, 0x00, 0x9d, 0x01, 0x2a, 1, 2, 3, 4, 5}
+	pkt := encryptRTP(t, enc, 100, payload)
+	var got [][]byte
+	l.send = func(b []byte, to netip.AddrPort) { got = append(got, append([]byte(nil), b...)) }
+	l.handleDatagram(pkt, from, 1)
+	if len(got) != 3 {
+		t.Fatalf("sent %d packets, want 3 (one per subscriber)", len(got))
+	}
+	for i, b := range got {
+		plain, err := subDecs[i].DecryptRTP(nil, b, nil)
+		if err != nil {
+			t.Fatalf("subscriber %d cannot decrypt: %v", i, err)
+		}
+		var p rtp.Packet
+		if err := p.Unmarshal(plain); err != nil {
+			t.Fatal(err)
+		}
+		if p.SSRC != uint32(5000+i) || p.SequenceNumber != 100 || !bytes.Equal(p.Payload, payload) {
+			t.Fatalf("subscriber %d got ssrc=%d seq=%d payload=%x", i, p.SSRC, p.SequenceNumber, p.Payload)
+		}
+	}
+	_ = w
+}
+
+// The forward path — decrypt, fan out to N subscribers, re-encrypt each —
+// allocates nothing per packet.
+func TestForwardZeroAlloc(t *testing.T) {
+	const subs = 10
+	l, w, enc, from, _ := newTestLoop(t, subs)
+	payload := bytes.Repeat([]byte{0xab}, 1100)
+	pkts := make([][]byte, 0, 300)
+	for i := 0; i < 300; i++ {
+		pkts = append(pkts, encryptRTP(t, enc, uint16(1000+i), payload))
+	}
+	buf := make([]byte, 2048)
+	i := 0
+	// Warm up: first packets create SRTP per-SSRC state (one allocation each).
+	for ; i < 5; i++ {
+		n := copy(buf, pkts[i])
+		l.handleDatagram(buf[:n], from, int64(i))
+	}
+	allocs := testing.AllocsPerRun(200, func() {
+		n := copy(buf, pkts[i])
+		l.handleDatagram(buf[:n], from, int64(i))
+		i++
+	})
+	if allocs != 0 {
+		t.Fatalf("forward path allocates %.1f times per packet, want 0", allocs)
+	}
+	if w.sent < 200*subs {
+		t.Fatalf("sent %d packets, want ≥ %d", w.sent, 200*subs)
+	}
+}
+
+func BenchmarkForward(b *testing.B) {
+	for _, subs := range []int{1, 10, 50} {
+		b.Run(itoa(subs)+"subs", func(b *testing.B) {
+			l, _, enc, from, _ := newTestLoop(b, subs)
+			payload := bytes.Repeat([]byte{0xab}, 1100)
+			pkts := make([][]byte, 4096)
+			for i := range pkts {
+				pkts[i] = encryptRTP(b, enc, uint16(i), payload)
+			}
+			buf := make([]byte, 2048)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if i%len(pkts) == 0 && i > 0 {
+					b.StopTimer()
+					for j := range pkts {
+						pkts[j] = encryptRTP(b, enc, uint16(i+j), payload)
+					}
+					b.StartTimer()
+				}
+				n := copy(buf, pkts[i%len(pkts)])
+				l.handleDatagram(buf[:n], from, int64(i))
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*subs), "ns/fwd-pkt")
+		})
+	}
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b []byte
+	for ; n > 0; n /= 10 {
+		b = append([]byte{byte('0' + n%10)}, b...)
+	}
+	return string(b)
+}
