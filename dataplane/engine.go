@@ -125,7 +125,7 @@ func newPlane(cfg Config) (*plane, error) {
 	lf := logging.NewDefaultLoggerFactory()
 	lf.DefaultLogLevel = logging.LogLevelError
 	p := &plane{
-		log:         log.With("component", "dataplane"),
+		log:         log,
 		dtlsLog:     lf,
 		conn:        conn,
 		local:       local,

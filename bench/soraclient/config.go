@@ -1,0 +1,112 @@
+package soraclient
+
+import (
+	"log/slog"
+	"net"
+	"strings"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+)
+
+// Config configures one connection. The zero value of every field is
+// documented; SignalingURL, ChannelID and Role are required.
+type Config struct {
+	// SignalingURL is the WebSocket URL, e.g. ws://127.0.0.1:5000/signaling.
+	SignalingURL string
+	// ChannelID is connect.channel_id.
+	ChannelID string
+	// Role is "sendrecv", "sendonly" or "recvonly".
+	Role string
+	// Audio and Video are connect.audio and connect.video. For sendrecv and
+	// sendonly they also decide which local tracks exist. Both false sends
+	// "audio":false,"video":false.
+	Audio, Video bool
+	// VideoCodec is the Sora codec_type of the video (VP8, VP9, AV1, H264).
+	// Empty sends "video":true and sends VP8 when a codec is needed.
+	VideoCodec string
+	// Metadata is connect.metadata; nil leaves the field out.
+	Metadata any
+	// ClientID is connect.client_id; empty leaves it out.
+	ClientID string
+	// Extra is merged into the connect message last (it may override fields).
+	Extra map[string]any
+
+	// Interceptors builds the interceptor chain of the PeerConnection. Nil
+	// means webrtc.RegisterDefaultInterceptors (NACK generator and responder,
+	// RTCP reports, stats, TWCC). Interceptors added first see received
+	// packets first (before those added later).
+	Interceptors func(*webrtc.MediaEngine, *interceptor.Registry) error
+	// SettingEngine replaces the default loopback-only LoopbackSettingEngine.
+	SettingEngine *webrtc.SettingEngine
+	// UseOfferICEServers applies offer.config.iceServers (TURN) to the
+	// PeerConnection. False uses host candidates only.
+	UseOfferICEServers bool
+	// OnSenderRTCP, when set, receives every RTCP batch read from the senders
+	// of the local tracks (PLI, FIR, NACK, RR…). It is called from one
+	// goroutine per local track; it must not block for long.
+	OnSenderRTCP func(kind webrtc.RTPCodecType, pkts []rtcp.Packet)
+	// Logger receives the client's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.Default()
+}
+
+func (c *Config) videoCodec() string {
+	if c.VideoCodec == "" {
+		return "VP8"
+	}
+	return strings.ToUpper(c.VideoCodec)
+}
+
+func (c *Config) sends() bool { return c.Role == "sendrecv" || c.Role == "sendonly" }
+
+// LoopbackSettingEngine returns the client's default setting engine: ICE over
+// IPv4 UDP on the "lo" interface only (127.0.0.1), loopback candidates
+// included, mDNS off. Nothing leaves the machine.
+func LoopbackSettingEngine() *webrtc.SettingEngine {
+	s := &webrtc.SettingEngine{}
+	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	s.SetIncludeLoopbackCandidate(true)
+	s.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	s.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	return s
+}
+
+// newAPI builds the pion API of one client: default codecs, the configured
+// interceptors and the setting engine.
+func newAPI(cfg *Config) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
+	reg := &interceptor.Registry{}
+	build := cfg.Interceptors
+	if build == nil {
+		build = webrtc.RegisterDefaultInterceptors
+	}
+	if err := build(m, reg); err != nil {
+		return nil, err
+	}
+	se := cfg.SettingEngine
+	if se == nil {
+		se = LoopbackSettingEngine()
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(*se)), nil
+}
+
+// codecCapability is what a local track of kind sends.
+func codecCapability(kind webrtc.RTPCodecType, videoCodec string) webrtc.RTPCodecCapability {
+	if kind == webrtc.RTPCodecTypeAudio {
+		return webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
+	}
+	return webrtc.RTPCodecCapability{MimeType: "video/" + videoCodec, ClockRate: 90000}
+}

@@ -1,0 +1,32 @@
+// Package room keeps the channels, their sessions and connections, and runs
+// each connection's offer/answer exchange with the media plane.
+//
+// Model: a channel exists while it has connections; its session id is made
+// when it goes from 0 to 1 connection and dropped when it returns to 0.
+// Registry.Join admits a validated connect: it creates the connection's
+// media Transport and sends the first offer (the client's own upstream
+// m-sections first, then one sendonly section per track of every other
+// published connection). The connection is "created" once its transport
+// reports OnConnected and its answer has been applied: then
+// connection.created goes to it (with the data list of the members already
+// there) and to the others, and its tracks are published: every other
+// connection whose set of tracks to receive changed gets a re-offer.
+// Renegotiation is queued per connection: while an offer or re-offer is in
+// flight, further changes only mark the connection dirty, and one more
+// re-offer follows the re-answer. A track that goes away is removed from
+// the plane at once (RemoveDownstream) and its section becomes inactive in
+// the next re-offer; an inactive section the client has accepted is reused
+// for the next new track of its kind. Connections with the same bundle_id
+// neither receive each other's media nor notifies.
+//
+// The room never blocks on I/O: messages go to a Peer (the signaling
+// connection) through a non-blocking Send, media changes to a Transport
+// whose methods only queue commands. That keeps the logic testable with
+// fakes, without media.
+//
+// Concurrency: all methods of Registry and Connection may be called from
+// any goroutine. Each channel's state is guarded by the channel's mutex;
+// Registry.mu guards the maps. Lock order: channel, then registry. Peer and
+// Transport methods are called with the channel lock held and must not call
+// back into the room.
+package room

@@ -1,0 +1,514 @@
+package room
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hayate-sfu/hayate/dataplane"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Errors of the room. Returned errors wrap one of them (or
+// offer.ErrInvalidAnswer for an unusable answer) and name the bad input.
+var (
+	// ErrInvalidRequest is returned by Join for a request it cannot serve.
+	ErrInvalidRequest = errors.New("room: invalid join request")
+	// ErrUnexpectedAnswer is returned for an answer or re-answer that no
+	// offer of that kind awaits.
+	ErrUnexpectedAnswer = errors.New("room: unexpected answer")
+	// ErrLeft is returned when the connection has already left its channel.
+	ErrLeft = errors.New("room: connection has left")
+	// ErrTransport is returned when the media transport refused a request.
+	ErrTransport = errors.New("room: media transport error")
+)
+
+// CloseTransportFailed is the WebSocket close code the room asks for when a
+// connection's media transport ends on its own (ICE timeout, DTLS failure,
+// close_notify); the reason starts with "TRANSPORT-CLOSED".
+const CloseTransportFailed = 4410
+
+// Limits of a join request (signaling.md §2, §4).
+const (
+	MaxChannelIDBytes = 255
+	MaxClientIDBytes  = 255
+	MaxBundleIDBytes  = 255
+	MaxAudioBitRate   = 510   // kbps, Opus's ceiling (RFC 7587 §3.1.1)
+	MaxVideoBitRate   = 50000 // kbps
+)
+
+// Role is a connection's role.
+type Role string
+
+// Roles.
+const (
+	RoleSendRecv Role = "sendrecv"
+	RoleSendOnly Role = "sendonly"
+	RoleRecvOnly Role = "recvonly"
+)
+
+// Valid reports whether r is one of the three roles.
+func (r Role) Valid() bool { return r == RoleSendRecv || r == RoleSendOnly || r == RoleRecvOnly }
+
+// Sends reports whether a connection of this role publishes media.
+func (r Role) Sends() bool { return r == RoleSendRecv || r == RoleSendOnly }
+
+// Receives reports whether a connection of this role receives media.
+func (r Role) Receives() bool { return r == RoleSendRecv || r == RoleRecvOnly }
+
+// Media is what a connect asked for one kind of media.
+type Media struct {
+	Enabled bool
+	// CodecType is Sora's codec_type (OPUS; VP8, VP9, AV1, H264); empty
+	// means OPUS for audio and VP8 for video.
+	CodecType string
+	// BitRate in kbps; 0 means not set (the browser chooses).
+	BitRate int
+	// OpusParams (audio only) go into the opus fmtp of the upstream section.
+	OpusParams *OpusParams
+}
+
+// OpusParams are connect's audio.opus_params; nil fields are not set.
+type OpusParams struct {
+	Stereo, SpropStereo, UseInbandFEC, UseDTX *bool
+	MaxPlaybackRate, MinPTime, PTime          *int
+}
+
+// JoinRequest is a validated connect.
+type JoinRequest struct {
+	ChannelID string
+	// ClientID and BundleID default to the connection id when empty.
+	ClientID, BundleID string
+	Role               Role
+	Audio, Video       Media
+	// Metadata is connect's metadata, shown to others as authn_metadata.
+	Metadata json.RawMessage
+	// NotifyMetadata is connect's signaling_notify_metadata, shown to others
+	// as metadata.
+	NotifyMetadata json.RawMessage
+	// SoraClient and Environment identify the client in logs and stats.
+	SoraClient, Environment string
+}
+
+// Peer is the signaling side of a connection: where the room's messages go.
+// Both methods are called with a channel lock held, so they must not block
+// and must not call back into the room; they may be called from any
+// goroutine.
+type Peer interface {
+	// Send queues one JSON text message for the client.
+	Send(msg []byte)
+	// Close ends the signaling connection with a WebSocket close code and
+	// reason. The room has already let the connection leave when it calls it.
+	Close(code int, reason string)
+}
+
+// Config configures a Registry. The zero value of each optional field is
+// documented.
+type Config struct {
+	// Transports creates the media transports; required.
+	Transports TransportFactory
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the hayate_room_* metrics; nil registers none.
+	Registerer prometheus.Registerer
+	// Notify enables notify messages (sora.conf signaling_notify).
+	Notify bool
+	// Version is sent as offer.version; empty omits it.
+	Version string
+	// ICEServers returns offer.config.iceServers for a connection; nil (or a
+	// nil result) sends an empty list.
+	ICEServers func(connectionID string) []ICEServer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// NewID makes connection and session ids; nil means NewID.
+	NewID func() string
+	// Rand draws SSRCs and SDP session ids; nil means a randomly seeded
+	// source. Tests pass a fixed seed.
+	Rand rand.Source
+}
+
+// Registry holds every channel and connection of this server.
+//
+// Locking: Registry.mu guards the channel and connection maps and each
+// channel's reference count; each channel has its own mutex guarding its
+// members and their negotiation state. Lock order: a channel's mutex, then
+// Registry.mu; nothing takes a channel's mutex while holding Registry.mu.
+type Registry struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+
+	mu       sync.Mutex
+	channels map[string]*channel
+	conns    map[string]*Connection
+
+	randMu sync.Mutex
+	rnd    *rand.Rand
+}
+
+// channel is the state of one channel_id while it has connections: one
+// session.
+type channel struct {
+	id        string
+	sessionID string
+	createdAt time.Time
+	refs      int // guarded by Registry.mu
+
+	mu      sync.Mutex
+	members []*Connection // join order; guarded by mu
+}
+
+// NewRegistry makes an empty registry.
+func NewRegistry(cfg Config) (*Registry, error) {
+	if cfg.Transports == nil {
+		return nil, fmt.Errorf("%w: Config.Transports is nil", ErrInvalidRequest)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.NewID == nil {
+		cfg.NewID = NewID
+	}
+	src := cfg.Rand
+	if src == nil {
+		src = rand.NewPCG(rand.Uint64(), rand.Uint64())
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return &Registry{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		metrics:  m,
+		channels: make(map[string]*channel),
+		conns:    make(map[string]*Connection),
+		rnd:      rand.New(src),
+	}, nil
+}
+
+func (r *Registry) uint32() uint32 {
+	r.randMu.Lock()
+	defer r.randMu.Unlock()
+	return r.rnd.Uint32()
+}
+
+func (r *Registry) uint63() uint64 {
+	r.randMu.Lock()
+	defer r.randMu.Unlock()
+	return r.rnd.Uint64() >> 1
+}
+
+// attach registers c and returns its channel, creating the channel (and so
+// a new session) when it had no connection.
+func (r *Registry) attach(c *Connection) *channel {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ch := r.channels[c.channelID]
+	if ch == nil {
+		ch = &channel{id: c.channelID, sessionID: r.cfg.NewID(), createdAt: r.cfg.Now()}
+		r.channels[ch.id] = ch
+		r.metrics.sessionsCreated.Inc()
+		r.metrics.channels.Inc()
+		r.log.Info("room: session created", "channel_id", ch.id, "session_id", ch.sessionID)
+	}
+	ch.refs++
+	r.conns[c.id] = c
+	r.metrics.connections.Inc()
+	return ch
+}
+
+// detach undoes attach; the session ends when the channel's last
+// connection goes.
+func (r *Registry) detach(c *Connection) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.conns[c.id] != c {
+		return
+	}
+	delete(r.conns, c.id)
+	r.metrics.connections.Dec()
+	ch := c.ch
+	ch.refs--
+	if ch.refs == 0 {
+		delete(r.channels, ch.id)
+		r.metrics.sessionsEnded.Inc()
+		r.metrics.channels.Dec()
+		r.log.Info("room: session ended", "channel_id", ch.id, "session_id", ch.sessionID)
+	}
+}
+
+// ChannelInfo describes a channel with connections.
+type ChannelInfo struct {
+	ChannelID string
+	SessionID string
+	CreatedAt time.Time
+	// Connections counts the connections admitted (offer sent) and not gone.
+	Connections int
+}
+
+// ConnectionInfo is a snapshot of one connection.
+type ConnectionInfo struct {
+	ChannelID, SessionID             string
+	ConnectionID, ClientID, BundleID string
+	Role                             Role
+	Audio, Video                     bool
+	AudioCodecType, VideoCodecType   string
+	AudioBitRate, VideoBitRate       int
+	Metadata, NotifyMetadata         json.RawMessage
+	SoraClient, Environment          string
+	JoinedAt                         time.Time
+	// Created is true once the transport came up (connection.created);
+	// CreatedAt is then the time it did.
+	Created   bool
+	CreatedAt time.Time
+}
+
+// Channels lists the channels that have connections, by channel id.
+func (r *Registry) Channels() []ChannelInfo {
+	r.mu.Lock()
+	out := make([]ChannelInfo, 0, len(r.channels))
+	for _, ch := range r.channels {
+		out = append(out, ChannelInfo{ChannelID: ch.id, SessionID: ch.sessionID, CreatedAt: ch.createdAt, Connections: ch.refs})
+	}
+	r.mu.Unlock()
+	slices.SortFunc(out, func(a, b ChannelInfo) int { return strings.Compare(a.ChannelID, b.ChannelID) })
+	return out
+}
+
+// Connections lists the connections of a channel in join order, or of
+// every channel (ordered by channel id) when channelID is empty.
+func (r *Registry) Connections(channelID string) []ConnectionInfo {
+	r.mu.Lock()
+	var chans []*channel
+	if channelID != "" {
+		if ch := r.channels[channelID]; ch != nil {
+			chans = append(chans, ch)
+		}
+	} else {
+		for _, ch := range r.channels {
+			chans = append(chans, ch)
+		}
+	}
+	r.mu.Unlock()
+	slices.SortFunc(chans, func(a, b *channel) int { return strings.Compare(a.id, b.id) })
+	var out []ConnectionInfo
+	for _, ch := range chans {
+		ch.mu.Lock()
+		for _, c := range ch.members {
+			out = append(out, c.infoLocked())
+		}
+		ch.mu.Unlock()
+	}
+	return out
+}
+
+// Connection finds a connection by id.
+func (r *Registry) Connection(id string) (*Connection, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.conns[id]
+	return c, ok
+}
+
+// Join admits a connect: it creates the connection's transport, puts the
+// connection in its channel (creating the session if the channel was
+// empty) and sends it the offer through peer. The connection then waits for
+// Answer.
+func (r *Registry) Join(req JoinRequest, peer Peer) (*Connection, error) {
+	audio, video, err := validateJoin(&req)
+	if err != nil {
+		return nil, err
+	}
+	id := r.cfg.NewID()
+	c := &Connection{
+		reg:            r,
+		peer:           peer,
+		id:             id,
+		channelID:      req.ChannelID,
+		clientID:       req.ClientID,
+		bundleID:       req.BundleID,
+		role:           req.Role,
+		audio:          audio,
+		video:          video,
+		metadata:       req.Metadata,
+		notifyMetadata: req.NotifyMetadata,
+		soraClient:     req.SoraClient,
+		environment:    req.Environment,
+		joinedAt:       r.cfg.Now(),
+		sdpSessionID:   r.uint63(),
+		forwarding:     make(map[string]string),
+		usedSSRC:       make(map[uint32]bool),
+	}
+	if c.clientID == "" {
+		c.clientID = id
+	}
+	if c.bundleID == "" {
+		c.bundleID = id
+	}
+	c.ch = r.attach(c)
+	tr, err := r.cfg.Transports.NewTransport(id, connEvents{c})
+	if err != nil {
+		c.ch.mu.Lock()
+		c.left = true
+		c.ch.mu.Unlock()
+		r.detach(c)
+		return nil, fmt.Errorf("%w: creating the transport: %w", ErrTransport, err)
+	}
+
+	if err := c.start(tr); err != nil {
+		return nil, err
+	}
+	r.metrics.joined.Inc()
+	r.log.Info("room: joined", "channel_id", c.channelID, "connection_id", id, "client_id", c.clientID,
+		"role", string(c.role), "sora_client", c.soraClient)
+	return c, nil
+}
+
+// start installs the transport, enters the channel and sends the offer.
+func (c *Connection) start(tr Transport) error {
+	ch := c.ch
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	c.tr = tr
+	if c.left { // the transport closed before we got here
+		tr.Close()
+		return fmt.Errorf("%w: the transport closed at once", ErrTransport)
+	}
+	ch.members = append(ch.members, c)
+	if err := c.sendFirstOfferLocked(); err != nil {
+		c.leaveLocked()
+		return err
+	}
+	return nil
+}
+
+// media is the effective setting of one kind for a connection.
+type media struct {
+	enabled bool
+	codec   dataplane.Codec
+	bitRate int
+	fmtp    string // upstream fmtp override ("" = the codec's)
+}
+
+func validateJoin(req *JoinRequest) (audio, video media, err error) {
+	bad := func(format string, args ...any) (media, media, error) {
+		return media{}, media{}, fmt.Errorf("%w: "+format, append([]any{ErrInvalidRequest}, args...)...)
+	}
+	if !req.Role.Valid() {
+		return bad("role %q", req.Role)
+	}
+	if n := len(req.ChannelID); n == 0 || n > MaxChannelIDBytes {
+		return bad("channel_id of %d bytes (want 1-%d)", n, MaxChannelIDBytes)
+	}
+	if len(req.ClientID) > MaxClientIDBytes {
+		return bad("client_id of %d bytes (want at most %d)", len(req.ClientID), MaxClientIDBytes)
+	}
+	if len(req.BundleID) > MaxBundleIDBytes {
+		return bad("bundle_id of %d bytes (want at most %d)", len(req.BundleID), MaxBundleIDBytes)
+	}
+	if !req.Audio.Enabled && !req.Video.Enabled {
+		return bad("audio and video are both false (DataChannel-only connections are not supported)")
+	}
+	audio, err = effectiveMedia("audio", dataplane.KindAudio, "OPUS", req.Audio, MaxAudioBitRate)
+	if err != nil {
+		return media{}, media{}, err
+	}
+	video, err = effectiveMedia("video", dataplane.KindVideo, "VP8", req.Video, MaxVideoBitRate)
+	if err != nil {
+		return media{}, media{}, err
+	}
+	if req.Audio.OpusParams != nil {
+		audio.fmtp = opusFmtp(audio.codec.Fmtp, req.Audio.OpusParams)
+	}
+	return audio, video, nil
+}
+
+func effectiveMedia(field string, kind dataplane.Kind, def string, m Media, maxRate int) (media, error) {
+	name := m.CodecType
+	if name == "" {
+		name = def
+	}
+	c, ok := dataplane.CodecByName(name)
+	if !ok || c.Kind != kind {
+		return media{}, fmt.Errorf("%w: %s.codec_type %q is not supported (want one of %s)", ErrInvalidRequest, field, name, strings.Join(codecNames(kind), ", "))
+	}
+	if m.BitRate < 0 || m.BitRate > maxRate {
+		return media{}, fmt.Errorf("%w: %s.bit_rate %d (want 1-%d)", ErrInvalidRequest, field, m.BitRate, maxRate)
+	}
+	return media{enabled: m.Enabled, codec: c, bitRate: m.BitRate}, nil
+}
+
+// codecNames lists the Sora codec_type values of a kind that the payload
+// type table has.
+func codecNames(kind dataplane.Kind) []string {
+	var out []string
+	for _, c := range dataplane.Codecs {
+		if c.Kind == kind {
+			out = append(out, c.Name)
+		}
+	}
+	return out
+}
+
+// opusFmtp merges connect's opus_params into the default opus fmtp
+// (RFC 7587 §6.1 parameter names).
+func opusFmtp(base string, p *OpusParams) string {
+	type kv struct{ k, v string }
+	var params []kv
+	for _, part := range strings.Split(base, ";") {
+		if k, v, ok := strings.Cut(part, "="); ok {
+			params = append(params, kv{k, v})
+		}
+	}
+	set := func(k, v string) {
+		for i := range params {
+			if params[i].k == k {
+				params[i].v = v
+				return
+			}
+		}
+		params = append(params, kv{k, v})
+	}
+	b := func(v bool) string {
+		if v {
+			return "1"
+		}
+		return "0"
+	}
+	if p.MinPTime != nil {
+		set("minptime", fmt.Sprint(*p.MinPTime))
+	}
+	if p.UseInbandFEC != nil {
+		set("useinbandfec", b(*p.UseInbandFEC))
+	}
+	if p.Stereo != nil {
+		set("stereo", b(*p.Stereo))
+	}
+	if p.SpropStereo != nil {
+		set("sprop-stereo", b(*p.SpropStereo))
+	}
+	if p.UseDTX != nil {
+		set("usedtx", b(*p.UseDTX))
+	}
+	if p.MaxPlaybackRate != nil {
+		set("maxplaybackrate", fmt.Sprint(*p.MaxPlaybackRate))
+	}
+	if p.PTime != nil {
+		set("ptime", fmt.Sprint(*p.PTime))
+	}
+	parts := make([]string, len(params))
+	for i, p := range params {
+		parts[i] = p.k + "=" + p.v
+	}
+	return strings.Join(parts, ";")
+}

@@ -1,0 +1,289 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hayate-sfu/hayate/ctrl/config"
+	"github.com/hayate-sfu/hayate/ctrl/obs"
+	"github.com/hayate-sfu/hayate/ctrl/signaling"
+	"github.com/hayate-sfu/hayate/ctrl/webui"
+	"github.com/hayate-sfu/hayate/dataplane"
+)
+
+// Version is the server version sent to clients in offers and exported as
+// hayate_build_info. Release builds set it with
+// -ldflags "-X github.com/hayate-sfu/hayate/ctrl/server.Version=…".
+var Version = "0.1.0-dev"
+
+// readHeaderTimeout bounds how long a client may take to send request
+// headers on the HTTP listeners (slowloris).
+const readHeaderTimeout = 10 * time.Second
+
+// Server is one running Hayate process. It owns every listener, the plane,
+// the signaling server and the goroutines serving them.
+type Server struct {
+	cfg config.Config
+	log *slog.Logger
+	reg *prometheus.Registry
+
+	plane *dataplane.Plane
+	sig   *signaling.Server
+	admin *obs.Admin
+
+	sigLn, apiLn     net.Listener
+	sigHTTP, apiHTTP *http.Server
+
+	wg           sync.WaitGroup // the Serve goroutines
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// New validates cfg, binds every listener and starts serving. log nil means
+// slog.Default(). On error everything New opened is closed again.
+func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	publicIPs, err := cfg.ResolvePublicIPs()
+	if err != nil {
+		return nil, err
+	}
+
+	s := &Server{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	s.reg.MustRegister(buildInfo())
+
+	// Undo what was opened so far when a later step fails.
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+
+	listen := func(what string, port int) (net.Listener, error) {
+		ln, err := net.Listen(tcpNetwork(cfg.ListenAddress), netip.AddrPortFrom(cfg.ListenAddress, uint16(port)).String())
+		if err != nil {
+			return nil, fmt.Errorf("server: %s listener: %w", what, err)
+		}
+		undo = append(undo, func() { ln.Close() })
+		return ln, nil
+	}
+	if s.sigLn, err = listen("signaling", cfg.SignalingPort); err != nil {
+		return nil, err
+	}
+	if s.apiLn, err = listen("API", cfg.APIPort); err != nil {
+		return nil, err
+	}
+	adminAddr := netip.AddrPortFrom(cfg.AdminAddress, uint16(cfg.AdminPort)).String()
+	if s.admin, err = obs.NewAdmin(adminAddr, s.reg, log.With("component", "admin")); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	undo = append(undo, func() { s.admin.Close() })
+
+	s.plane, err = dataplane.New(dataplane.Config{
+		ListenAddress: cfg.ListenAddress.String(),
+		Port:          cfg.MediaPort,
+		PublicIPs:     publicIPs,
+		Logger:        log.With("component", "dataplane"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: media plane: %w", err)
+	}
+	undo = append(undo, func() { s.plane.Close() })
+
+	s.sig, err = signaling.New(signaling.Config{
+		Plane:           s.plane,
+		Logger:          log.With("component", "signaling"),
+		Registerer:      s.reg,
+		PingInterval:    cfg.PingInterval,
+		PongTimeout:     cfg.PongTimeout,
+		MaxMessageBytes: int64(cfg.SignalingMaxMessageSize),
+		Notify:          cfg.SignalingNotify,
+		Version:         Version,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: signaling: %w", err)
+	}
+
+	sigMux := http.NewServeMux()
+	sigMux.Handle("/signaling", s.sig)
+	sigMux.Handle("/", webui.Handler(cfg.SDKDir))
+	s.sigHTTP = s.httpServer(sigMux, "signaling")
+	s.apiHTTP = s.httpServer(http.HandlerFunc(apiPlaceholder), "api")
+
+	s.serve("signaling", func() error { return s.sigHTTP.Serve(s.sigLn) })
+	s.serve("api", func() error { return s.apiHTTP.Serve(s.apiLn) })
+	s.serve("admin", s.admin.Serve)
+	return s, nil
+}
+
+func (s *Server) httpServer(h http.Handler, component string) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.With("component", component).Handler(), slog.LevelWarn),
+	}
+}
+
+// serve runs fn on a goroutine that Shutdown waits for. An error other than
+// the listener closing is logged: the other listeners keep serving.
+func (s *Server) serve(what string, fn func() error) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := fn(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("listener stopped", "listener", what, "err", err)
+		}
+	}()
+}
+
+// buildInfo is hayate_build_info{version, go_version} 1.
+func buildInfo() prometheus.Collector {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "hayate_build_info",
+		Help: "Always 1; the labels say which Hayate build is running.",
+	}, []string{"version", "go_version"})
+	g.WithLabelValues(Version, runtime.Version()).Set(1)
+	return g
+}
+
+// tcpNetwork keeps a listener to the configured family: 0.0.0.0 is IPv4
+// only, as it reads, rather than Go's dual-stack "tcp".
+func tcpNetwork(ip netip.Addr) string {
+	if ip.Is4() {
+		return "tcp4"
+	}
+	return "tcp6"
+}
+
+// SignalingURL is the WebSocket URL clients connect to, e.g.
+// "ws://127.0.0.1:5000/signaling".
+func (s *Server) SignalingURL() string {
+	return "ws://" + urlHost(s.cfg.ListenAddress, s.sigLn.Addr()) + "/signaling"
+}
+
+// HTTPURL is the URL of the try-it page, e.g. "http://127.0.0.1:5000/".
+func (s *Server) HTTPURL() string {
+	return "http://" + urlHost(s.cfg.ListenAddress, s.sigLn.Addr()) + "/"
+}
+
+// APIURL is the URL of the HTTP API, e.g. "http://127.0.0.1:3000/".
+func (s *Server) APIURL() string {
+	return "http://" + urlHost(s.cfg.ListenAddress, s.apiLn.Addr()) + "/"
+}
+
+// AdminURL is the URL of the admin listener, e.g. "http://127.0.0.1:6060/".
+func (s *Server) AdminURL() string {
+	return "http://" + urlHost(s.cfg.AdminAddress, s.admin.Addr()) + "/"
+}
+
+// Plane is the media plane.
+func (s *Server) Plane() *dataplane.Plane { return s.plane }
+
+// Registry is the registry every Hayate metric is registered on.
+func (s *Server) Registry() *prometheus.Registry { return s.reg }
+
+// urlHost is "host:port" for a URL that reaches a listener bound to ip from
+// this machine: a wildcard address is reached on loopback.
+func urlHost(ip netip.Addr, bound net.Addr) string {
+	port := 0
+	if a, ok := bound.(*net.TCPAddr); ok {
+		port = a.Port
+	}
+	switch {
+	case ip.IsUnspecified() && ip.Is4():
+		ip = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	case ip.IsUnspecified():
+		ip = netip.IPv6Loopback()
+	}
+	return netip.AddrPortFrom(ip, uint16(port)).String()
+}
+
+// Shutdown stops the server in the order of the package doc and waits for
+// its goroutines. Calling it again returns the first call's result.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
+	return s.shutdownErr
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
+	start := time.Now()
+	s.log.Info("shutting down")
+	var errs []error
+	// 1. Stop accepting. WebSocket connections are hijacked, so these do not
+	// wait for signaling clients; step 2 does.
+	for _, h := range []*http.Server{s.sigHTTP, s.apiHTTP} {
+		if err := h.Shutdown(ctx); err != nil {
+			h.Close()
+			errs = append(errs, fmt.Errorf("server: closing HTTP listener: %w", err))
+		}
+	}
+	// 2. Tell every client why it is disconnected.
+	if err := s.sig.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("server: signaling shutdown: %w", err))
+	}
+	// 3. No client is left: the media plane goes.
+	if err := s.plane.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("server: media plane: %w", err))
+	}
+	// 4. Admin last.
+	if err := s.admin.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("server: admin listener: %w", err))
+	}
+	// 5. The Serve goroutines return as soon as their listeners are closed.
+	s.wg.Wait()
+	err := errors.Join(errs...)
+	if err != nil {
+		s.log.Warn("shut down with errors", "err", err, "took", time.Since(start))
+	} else {
+		s.log.Info("shut down", "took", time.Since(start))
+	}
+	return err
+}
+
+// apiPlaceholder answers api_port until the HTTP API exists (a later
+// issue): every operation is refused as Sora refuses an unknown one, with
+// 400 and {"error_type": "UNKNOWN-TARGET", "error_reason": "…"}, so clients
+// such as sora_exporter get JSON rather than a connection error. Other
+// paths are 404 and other methods 405, both with the same JSON shape.
+func apiPlaceholder(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path != "/":
+		apiError(w, http.StatusNotFound, "NOT-FOUND", "the API is served at POST /, not "+r.URL.Path)
+	case r.Method != http.MethodPost:
+		w.Header().Set("Allow", http.MethodPost)
+		apiError(w, http.StatusMethodNotAllowed, "METHOD-NOT-ALLOWED", "the API accepts POST only, not "+r.Method)
+	case r.Header.Get("x-sora-target") == "":
+		apiError(w, http.StatusBadRequest, "UNKNOWN-TARGET", "the x-sora-target header is missing")
+	default:
+		apiError(w, http.StatusBadRequest, "UNKNOWN-TARGET",
+			"x-sora-target "+strconv.Quote(r.Header.Get("x-sora-target"))+" is not supported by this Hayate version")
+	}
+}
+
+func apiError(w http.ResponseWriter, status int, errorType, reason string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(struct {
+		ErrorType   string `json:"error_type"`
+		ErrorReason string `json:"error_reason"`
+	}{errorType, reason})
+}

@@ -1,0 +1,43 @@
+package signaling
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	accepted  prometheus.Counter
+	refused   prometheus.Counter
+	open      prometheus.Gauge
+	received  *prometheus.CounterVec // type
+	closes    *prometheus.CounterVec // code, reason keyword
+	panics    prometheus.Counter
+	pings     prometheus.Counter
+	sendDrops prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		accepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hayate_signaling_websockets_accepted_total", Help: "WebSocket connections accepted on /signaling."}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hayate_signaling_websockets_refused_total", Help: "Upgrades refused with 503 while shutting down."}),
+		open: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hayate_signaling_websockets", Help: "Open signaling WebSockets."}),
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hayate_signaling_messages_received_total", Help: "Client messages received, by type (\"invalid\" for undecodable ones)."}, []string{"type"}),
+		closes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hayate_signaling_closes_total", Help: "Signaling WebSockets closed, by close code and reason keyword (PONG-TIMEOUT, SEND-QUEUE-FULL, …)."}, []string{"code", "reason"}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hayate_signaling_panics_total", Help: "Panics recovered in signaling connection goroutines."}),
+		pings: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hayate_signaling_pings_total", Help: "ping messages sent."}),
+		sendDrops: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hayate_signaling_send_queue_overflows_total", Help: "Connections closed because their send queue was full."}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.accepted, m.refused, m.open, m.received, m.closes, m.panics, m.pings, m.sendDrops} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}

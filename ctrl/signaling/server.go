@@ -1,0 +1,191 @@
+package signaling
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/hayate-sfu/hayate/ctrl/room"
+	"github.com/hayate-sfu/hayate/dataplane"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// ErrConfig is returned by New for an unusable Config.
+var ErrConfig = errors.New("signaling: bad config")
+
+// Defaults of Config's zero values.
+const (
+	DefaultPingInterval    = 5 * time.Second
+	DefaultPongTimeout     = 30 * time.Second
+	DefaultMaxMessageBytes = 262144
+	// statsInterval: a ping asks for RTC stats (stats: true) at most this often.
+	statsInterval = 5 * time.Second
+	// updateInterval: connection.updated about each connection.
+	updateInterval = time.Minute
+	// sendQueueLen bounds the messages waiting for a slow client.
+	sendQueueLen = 256
+	// writeTimeout bounds one frame write.
+	writeTimeout = 10 * time.Second
+)
+
+// Config configures a Server. The zero value of each optional field is
+// documented.
+type Config struct {
+	// Plane is the media plane; required.
+	Plane *dataplane.Plane
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+	// Registerer receives hayate_signaling_* and hayate_room_* metrics; nil
+	// registers none.
+	Registerer prometheus.Registerer
+	// PingInterval between pings; 0 means 5 s. A ping carries stats: true
+	// when the previous stats request is 5 s old or more.
+	PingInterval time.Duration
+	// PongTimeout closes a WebSocket that sent nothing (no pong, no other
+	// message) for this long; 0 means 30 s.
+	PongTimeout time.Duration
+	// MaxMessageBytes is the largest client frame; 0 means 262144. A larger
+	// frame closes the WebSocket with CloseMessageTooLarge.
+	MaxMessageBytes int64
+	// Notify enables notify messages (sora.conf signaling_notify).
+	Notify bool
+	// Version is sent as offer.version; empty omits it.
+	Version string
+
+	// transports replaces Plane in tests (room's fake transports).
+	transports room.TransportFactory
+	// now and newID make room output deterministic in tests.
+	now   func() time.Time
+	newID func() string
+}
+
+// Server serves the /signaling WebSocket. See the package doc.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+	rooms   *room.Registry
+	plane   *room.PlaneFactory // nil with test transports
+
+	mu       sync.Mutex
+	shutting bool
+	conns    map[*conn]struct{}
+	wg       sync.WaitGroup
+}
+
+// New makes a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Plane == nil && cfg.transports == nil {
+		return nil, fmt.Errorf("%w: Plane is nil", ErrConfig)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.PingInterval == 0 {
+		cfg.PingInterval = DefaultPingInterval
+	}
+	if cfg.PongTimeout == 0 {
+		cfg.PongTimeout = DefaultPongTimeout
+	}
+	if cfg.MaxMessageBytes == 0 {
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if cfg.PingInterval < 0 || cfg.PongTimeout < 0 || cfg.MaxMessageBytes < 0 {
+		return nil, fmt.Errorf("%w: negative PingInterval, PongTimeout or MaxMessageBytes", ErrConfig)
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, metrics: m, conns: make(map[*conn]struct{})}
+	transports := cfg.transports
+	if transports == nil {
+		s.plane = room.PlaneTransports(cfg.Plane, cfg.Logger)
+		transports = s.plane
+	}
+	s.rooms, err = room.NewRegistry(room.Config{
+		Transports: transports,
+		Logger:     cfg.Logger,
+		Registerer: cfg.Registerer,
+		Notify:     cfg.Notify,
+		Version:    cfg.Version,
+		Now:        cfg.now,
+		NewID:      cfg.newID,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return s, nil
+}
+
+// Rooms is the registry of channels and connections (for the HTTP API).
+func (s *Server) Rooms() *room.Registry { return s.rooms }
+
+// JSONImplementation names the JSON code compiled in: "sonic-native" (JIT)
+// or "sonic-compat(encoding/json)" on platforms and Go versions sonic's JIT
+// does not support.
+func JSONImplementation() string { return jsonImpl }
+
+// ServeHTTP upgrades to the signaling WebSocket and serves it until it
+// ends. Any Origin is accepted: Sora clients run in pages of other origins.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := newConn(s)
+	s.mu.Lock()
+	if s.shutting {
+		s.mu.Unlock()
+		s.metrics.refused.Inc()
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		s.log.Debug("signaling: upgrade failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	ws.SetReadLimit(-1) // the reader enforces MaxMessageBytes itself, to close with its own code
+	s.metrics.accepted.Inc()
+	s.metrics.open.Inc()
+	defer s.metrics.open.Dec()
+	c.serve(ws, r.RemoteAddr)
+}
+
+// Shutdown stops accepting (new upgrades get 503), closes every WebSocket
+// with 1000 "SHUTDOWN" (each connection leaves its channel) and waits for
+// the connections' goroutines, or for ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutting = true
+	for c := range s.conns {
+		c.Close(CloseNormal, "SHUTDOWN")
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		if s.plane != nil {
+			s.plane.Wait()
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("signaling: shutdown: %w", ctx.Err())
+	}
+}
