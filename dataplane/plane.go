@@ -15,6 +15,8 @@ package dataplane
 
 import (
 	"errors"
+
+	"github.com/hayate-sfu/hayate/dataplane/datachan"
 	"log/slog"
 	"net/netip"
 )
@@ -128,7 +130,30 @@ type RemoteParams struct {
 	// TransportCC is true when the answer kept the transport-wide-cc extension:
 	// the plane then sends TWCC feedback to publishers and stamps downstream packets.
 	TransportCC bool
+	// DataChannels is true when the answer accepted an m=application section:
+	// an SCTP association is set up over DTLS before OnConnected fires.
+	DataChannels bool
+	// MaxMessageSize is the answer's a=max-message-size (0: 65536).
+	MaxMessageSize uint32
 }
+
+// DataChannelConfig describes a DataChannel the server opens (Sora's model:
+// the server opens every channel). MaxRetransmits / MaxPacketLifeTime < 0 mean unset.
+type DataChannelConfig = datachan.ChannelConfig
+
+// DataChannelHandler receives a DataChannel's messages and its end.
+type DataChannelHandler = datachan.Handler
+
+// DataChannel is an open channel; Send and Close may be called from any goroutine.
+type DataChannel = datachan.Channel
+
+// Errors of DataChannel.Send.
+var (
+	ErrDataChannelMessageTooLarge = datachan.ErrTooLarge
+	ErrDataChannelBufferFull      = datachan.ErrBufferFull
+	// ErrNoDataChannels: the transport has no SCTP association (the answer had no m=application).
+	ErrNoDataChannels = errors.New("dataplane: no DataChannel association on this transport")
+)
 
 // Upstream declares a track the client sends to us (from its answer).
 type Upstream struct {
@@ -218,6 +243,12 @@ func (t *Transport) RemoveDownstream(trackID string) { t.impl.removeDownstream(t
 
 // RequestKeyFrame sends a PLI for the named upstream track (rate-limited).
 func (t *Transport) RequestKeyFrame(trackID string) { t.impl.requestKeyFrame(trackID) }
+
+// OpenDataChannel opens a channel on the transport's SCTP association. Call
+// it after OnConnected (the association is up by then).
+func (t *Transport) OpenDataChannel(cfg DataChannelConfig, h DataChannelHandler) (*DataChannel, error) {
+	return t.impl.openDataChannel(cfg, h)
+}
 
 // Stats returns counters of the transport.
 func (t *Transport) Stats() TransportStats { return t.impl.stats() }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/hayate-sfu/hayate/dataplane/datachan"
 	"github.com/hayate-sfu/hayate/dataplane/feedback"
 	"github.com/hayate-sfu/hayate/dataplane/handshake"
 	"github.com/hayate-sfu/hayate/dataplane/icelite"
@@ -37,6 +38,7 @@ type transport struct {
 	remoteSet  bool
 	remote     RemoteParams
 	dtlsConn   *dtls.Conn
+	assoc      *datachan.Association
 	closed     bool
 	hsCancel   context.CancelFunc
 	hsDone     chan struct{}
@@ -203,11 +205,42 @@ func (t *transport) runDTLS(ctx context.Context, r RemoteParams) {
 		go t.close(fmt.Errorf("%w: srtp: %v", ErrHandshake, err))
 		return
 	}
+	if r.DataChannels {
+		sctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+		as, err := datachan.Start(sctx, res.Conn, datachan.Options{
+			DTLSClient: r.Role == DTLSClient, MaxMessageSize: r.MaxMessageSize, Logger: t.p.dtlsLog,
+		})
+		cancel()
+		if err != nil {
+			go t.close(fmt.Errorf("%w: %v", ErrHandshake, err))
+			return
+		}
+		t.mu.Lock()
+		closed := t.closed
+		t.assoc = as
+		t.mu.Unlock()
+		if closed {
+			_ = as.Close()
+			return
+		}
+		t.p.log.Debug("transport connected", "transport", t.id, "profile", res.Profile.String(), "sctp", true)
+		if t.events != nil {
+			t.events.OnConnected()
+		}
+		<-as.Done()
+		t.mu.Lock()
+		closed = t.closed
+		t.mu.Unlock()
+		if !closed {
+			go t.close(ErrPeerClosed)
+		}
+		return
+	}
 	t.p.log.Debug("transport connected", "transport", t.id, "profile", res.Profile.String())
 	if t.events != nil {
 		t.events.OnConnected()
 	}
-	// SCTP will read here; for now only close_notify (EOF) or errors matter.
+	// Without SCTP only close_notify (EOF) or errors arrive here.
 	buf := make([]byte, 1500)
 	for {
 		if _, err := res.Conn.Read(buf); err != nil {
@@ -259,6 +292,19 @@ func (t *transport) requestKeyFrame(id string) {
 	})
 }
 
+func (t *transport) openDataChannel(cfg DataChannelConfig, h DataChannelHandler) (*DataChannel, error) {
+	t.mu.Lock()
+	as, closed := t.assoc, t.closed
+	t.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	if as == nil {
+		return nil, ErrNoDataChannels
+	}
+	return as.Open(cfg, h)
+}
+
 func (t *transport) stats() TransportStats {
 	return TransportStats{
 		PacketsIn: t.packetsIn.Load(), BytesIn: t.bytesIn.Load(),
@@ -274,10 +320,16 @@ func (t *transport) close(err error) {
 		t.mu.Lock()
 		t.closed = true
 		dc := t.dtlsConn
+		as := t.assoc
 		cancel := t.hsCancel
 		started := t.remoteSet
 		t.mu.Unlock()
 		_ = t.p.doWait(func(l *loopState) { l.removeTransport(t) })
+		if as != nil {
+			// Channels close before the transport (DESIGN §6: the SDK
+			// otherwise reports an abnormal close).
+			_ = as.Close()
+		}
 		if dc != nil {
 			_ = dc.Close()
 		}
