@@ -31,9 +31,9 @@ var (
 // bounded send queue and finally closes the WebSocket. Send and Close (the
 // room.Peer side) may be called from any goroutine and never block.
 type conn struct {
-	s   *Server
-	log *slog.Logger
-	ws  *websocket.Conn
+	s       *Server
+	baseLog *slog.Logger // set before the goroutines start; for all of them
+	ws      *websocket.Conn
 
 	mu      sync.Mutex
 	queue   chan []byte
@@ -44,12 +44,13 @@ type conn struct {
 	done    chan struct{} // closed when closing starts
 
 	// Owned by the owner loop.
+	log       *slog.Logger // baseLog plus the connection's ids once joined
 	room      *room.Connection
 	lastStats time.Time
 }
 
 func newConn(s *Server) *conn {
-	return &conn{s: s, log: s.log, queue: make(chan []byte, sendQueueLen), done: make(chan struct{})}
+	return &conn{s: s, baseLog: s.log, log: s.log, queue: make(chan []byte, sendQueueLen), done: make(chan struct{})}
 }
 
 // Send implements room.Peer: it queues one text frame. A full queue closes
@@ -100,7 +101,8 @@ type frame struct {
 
 func (c *conn) serve(ws *websocket.Conn, remote string) {
 	c.ws = ws
-	c.log = c.s.log.With("remote", remote)
+	c.baseLog = c.s.log.With("remote", remote)
+	c.log = c.baseLog
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -132,7 +134,7 @@ func (c *conn) serve(ws *websocket.Conn, remote string) {
 func (c *conn) recovered(where string) {
 	if r := recover(); r != nil {
 		c.s.metrics.panics.Inc()
-		c.log.Error("signaling: panic", "in", where, "panic", r, "stack", string(debug.Stack()))
+		c.baseLog.Error("signaling: panic", "in", where, "panic", r, "stack", string(debug.Stack()))
 		c.fail(closeErr(CloseInternalError, "INTERNAL-ERROR", ""))
 	}
 }

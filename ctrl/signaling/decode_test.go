@@ -154,7 +154,7 @@ func TestDecodeInvalid(t *testing.T) {
 		{"opus params", connect(`,"audio":{"opus_params":{"usedtx":1}}`), CloseInvalidField, "INVALID-FIELD: audio.opus_params.usedtx: want a boolean, got a number"},
 		{"vp9 profile", connect(`,"video":{"vp9_params":{"profile_id":4}}`), CloseInvalidField, "INVALID-FIELD: video.vp9_params.profile_id: want an integer 0-3, got 4"},
 		{"client id", connect(`,"client_id":7`), CloseInvalidField, "INVALID-FIELD: client_id: want a string, got a number"},
-		{"long bundle id", connect(`,"bundle_id":"`+strings.Repeat("b", 256)+`"`), CloseInvalidField, "INVALID-FIELD: bundle_id: 256 bytes (want 0-255)"},
+		{"long bundle id", connect(`,"bundle_id":"` + strings.Repeat("b", 256) + `"`), CloseInvalidField, "INVALID-FIELD: bundle_id: 256 bytes (want 0-255)"},
 		{"simulcast", connect(`,"simulcast":"on"`), CloseInvalidField, "INVALID-FIELD: simulcast: want a boolean or an object, got a string"},
 		{"simulcast rid", connect(`,"simulcast_rid":"r3"`), CloseInvalidField, `INVALID-FIELD: simulcast_rid: "r3" (want r0|r1|r2)`},
 		{"spotlight", connect(`,"spotlight":"true"`), CloseInvalidField, "INVALID-FIELD: spotlight: want a boolean, got a string"},
