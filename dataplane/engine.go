@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/hayate-sfu/hayate/dataplane/demux"
 	"github.com/hayate-sfu/hayate/dataplane/handshake"
 	"github.com/hayate-sfu/hayate/dataplane/icelite"
+	"github.com/hayate-sfu/hayate/dataplane/netio"
 	"github.com/hayate-sfu/hayate/ringbuf"
 	"github.com/pion/logging"
 	"github.com/pion/stun/v4"
@@ -30,6 +32,7 @@ const (
 	pliInterval      = 500 * time.Millisecond // at most one PLI per source in this time
 	maxPLIRetries    = 10                     // PLIs sent for one subscriber waiting for a keyframe
 	commandRingSize  = 4096
+	recvBatch        = 64 // datagrams per recvmmsg
 )
 
 // Errors with which the plane ends a transport (passed to OnClosed).
@@ -50,6 +53,7 @@ type plane struct {
 	log         *slog.Logger
 	dtlsLog     logging.LoggerFactory
 	conn        *net.UDPConn
+	nio         *netio.Conn
 	local       netip.AddrPort
 	publicIPs   []netip.Addr
 	cert        handshake.Certificate
@@ -137,8 +141,13 @@ func newPlane(cfg Config) (*plane, error) {
 		done:        make(chan struct{}),
 		transports:  map[*transport]struct{}{},
 	}
+	p.nio, err = netio.New(conn, recvBatch, cfg.GSO)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
 	p.loop = newLoopState(p)
-	p.loop.send = p.sendUDP
+	p.loop.wire = p.writeBatch
 	p.loopWG.Add(1)
 	go p.run()
 	p.log.Info("media plane listening", "addr", local.String(), "advertised", pub)
@@ -187,31 +196,47 @@ func (p *plane) doWait(cmd func(*loopState)) error {
 	}
 }
 
-func (p *plane) sendUDP(b []byte, to netip.AddrPort) {
-	if _, err := p.conn.WriteToUDPAddrPort(b, to); err != nil {
-		p.counters.SendErrors.Add(1)
-		return
+// writeBatch is the loop's wire: one sendmmsg (with GSO runs) per flush.
+func (p *plane) writeBatch(ms []netio.Message) {
+	n, err := p.nio.WriteBatch(ms)
+	if err != nil && !p.closed.Load() {
+		p.log.Warn("media socket write", "err", err)
 	}
-	p.counters.PacketsOut.Add(1)
-	p.counters.BytesOut.Add(uint64(len(b)))
+	if n < len(ms) {
+		p.counters.SendErrors.Add(uint64(len(ms) - n))
+	}
+	var bytes uint64
+	for i := 0; i < n; i++ {
+		bytes += uint64(ms[i].N)
+	}
+	p.counters.PacketsOut.Add(uint64(n))
+	p.counters.BytesOut.Add(bytes)
 }
 
-// run is the media loop: one goroutine that owns loopState.
+// run is the media loop: one goroutine, locked to its thread, that owns
+// loopState. Each turn: one recvmmsg batch, then pending commands, then the
+// periodic duties when due, then one sendmmsg flush of everything queued.
 func (p *plane) run() {
 	defer p.loopWG.Done()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	l := p.loop
-	buf := make([]byte, 2048)
+	rx := netio.NewMessages(recvBatch)
 	nextTick := p.now() + int64(tickInterval)
 	_ = p.conn.SetReadDeadline(p.epoch.Add(time.Duration(nextTick)))
 	for {
-		n, from, err := p.conn.ReadFromUDPAddrPort(buf)
+		n, err := p.nio.ReadBatch(rx)
 		now := p.now()
 		if err == nil {
-			p.counters.PacketsIn.Add(1)
-			p.counters.BytesIn.Add(uint64(n))
-			l.handleDatagram(buf[:n], from, now)
+			for i := 0; i < n; i++ {
+				m := &rx[i]
+				p.counters.PacketsIn.Add(1)
+				p.counters.BytesIn.Add(uint64(m.N))
+				l.handleDatagram(m.Buf[:m.N], m.Addr, now)
+			}
 		} else if !errors.Is(err, os.ErrDeadlineExceeded) {
 			if p.closed.Load() {
+				l.flush()
 				l.closeAll()
 				return
 			}
@@ -228,20 +253,19 @@ func (p *plane) run() {
 			}
 		}
 		if p.closed.Load() {
+			l.flush()
 			l.closeAll()
 			return
 		}
-		if now >= nextTick {
+		ticked := now >= nextTick
+		if ticked {
 			l.tick(now)
 			nextTick = now + int64(tickInterval)
-			_ = p.conn.SetReadDeadline(p.epoch.Add(time.Duration(nextTick)))
-			// A command pushed between the drain and the deadline reset must
-			// not sleep until the next tick.
-			if p.pending.Load() {
-				_ = p.conn.SetReadDeadline(time.Now())
-			}
-		} else if err != nil {
-			// Woken by a command: restore the tick deadline.
+		}
+		l.flush()
+		if err != nil || ticked {
+			// The deadline fired (tick or wake): arm it for the next tick. A
+			// command pushed after the drain above must not wait for it.
 			_ = p.conn.SetReadDeadline(p.epoch.Add(time.Duration(nextTick)))
 			if p.pending.Load() {
 				_ = p.conn.SetReadDeadline(time.Now())
@@ -336,11 +360,11 @@ func (l *loopState) handleSTUN(b []byte, from netip.AddrPort, now int64) {
 		}
 	}
 	ls.lastSeen = now
-	out, err := l.stun.AppendSuccess(l.out[:0], from, t.integrity)
+	out, err := l.stun.AppendSuccess(l.slot(), from, t.integrity)
 	if err != nil {
 		return
 	}
-	l.send(out, from)
+	l.commit(out, from)
 }
 
 // newIntegrity keys MESSAGE-INTEGRITY with the server's ICE password.

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/hayate-sfu/hayate/dataplane/netio"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 )
@@ -29,15 +30,18 @@ func srtpPair(t testing.TB, seed byte) (client, server *srtp.Context) {
 type fakeWire struct {
 	sent  int
 	bytes int
-	last  []byte
-	to    netip.AddrPort
+	keep  bool
+	got   [][]byte
 }
 
-func (w *fakeWire) send(b []byte, to netip.AddrPort) {
-	w.sent++
-	w.bytes += len(b)
-	w.last = append(w.last[:0], b...)
-	w.to = to
+func (w *fakeWire) send(ms []netio.Message) {
+	for _, m := range ms {
+		w.sent++
+		w.bytes += m.N
+		if w.keep {
+			w.got = append(w.got, append([]byte(nil), m.Buf[:m.N]...))
+		}
+	}
 }
 
 // newTestLoop returns a loop without a socket, one publisher and n subscribers
@@ -47,7 +51,7 @@ func newTestLoop(t testing.TB, n int) (*loopState, *fakeWire, *srtp.Context, net
 	p := &plane{}
 	l := newLoopState(p)
 	w := &fakeWire{}
-	l.send = w.send
+	l.wire = w.send
 	mk := func(id string, port uint16) *transport {
 		tr := &transport{p: p, id: id}
 		tr.ls = transportLoopState{
@@ -79,6 +83,8 @@ func newTestLoop(t testing.TB, n int) (*loopState, *fakeWire, *srtp.Context, net
 		sub.ls.downsByID["pub:1"].needKey = false
 		subDecs = append(subDecs, subDec)
 	}
+	l.flush() // the keyframe requests of the subscriptions
+	w.sent, w.bytes = 0, 0
 	return l, w, clientEnc, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 10000), subDecs
 }
 
@@ -100,9 +106,10 @@ func TestForwardDecryptsAndReencryptsForEachSubscriber(t *testing.T) {
 	l, w, enc, from, subDecs := newTestLoop(t, 3)
 	payload := []byte{0x10, 0x00, 0x00, 0x9d, 0x01, 0x2a, 1, 2, 3, 4, 5}
 	pkt := encryptRTP(t, enc, 100, payload)
-	var got [][]byte
-	l.send = func(b []byte, to netip.AddrPort) { got = append(got, append([]byte(nil), b...)) }
+	w.keep = true
 	l.handleDatagram(pkt, from, 1)
+	l.flush()
+	got := w.got
 	if len(got) != 3 {
 		t.Fatalf("sent %d packets, want 3 (one per subscriber)", len(got))
 	}
@@ -119,7 +126,6 @@ func TestForwardDecryptsAndReencryptsForEachSubscriber(t *testing.T) {
 			t.Fatalf("subscriber %d got ssrc=%d seq=%d payload=%x", i, p.SSRC, p.SequenceNumber, p.Payload)
 		}
 	}
-	_ = w
 }
 
 // The forward path — decrypt, fan out to N subscribers, re-encrypt each —
@@ -142,6 +148,7 @@ func TestForwardZeroAlloc(t *testing.T) {
 	allocs := testing.AllocsPerRun(200, func() {
 		n := copy(buf, pkts[i])
 		l.handleDatagram(buf[:n], from, int64(i))
+		l.flush()
 		i++
 	})
 	if allocs != 0 {
@@ -174,6 +181,9 @@ func BenchmarkForward(b *testing.B) {
 				}
 				n := copy(buf, pkts[i%len(pkts)])
 				l.handleDatagram(buf[:n], from, int64(i))
+				if i%8 == 7 {
+					l.flush()
+				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*subs), "ns/fwd-pkt")
 		})

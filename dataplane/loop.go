@@ -8,6 +8,7 @@ import (
 	"github.com/hayate-sfu/hayate/dataplane/feedback"
 	"github.com/hayate-sfu/hayate/dataplane/icelite"
 	"github.com/hayate-sfu/hayate/dataplane/media"
+	"github.com/hayate-sfu/hayate/dataplane/netio"
 	"github.com/hayate-sfu/hayate/ringbuf"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -19,13 +20,58 @@ import (
 const (
 	historySlots   = 1024
 	maxPacketBytes = 1500
+	// egressBatch bounds the datagrams queued before a sendmmsg flush.
+	egressBatch = 256
 )
+
+// slot returns the next egress buffer (len 0, cap netio.BufSize) to build a
+// packet in; commit queues it. Nothing may call slot between the two.
+func (l *loopState) slot() []byte {
+	if l.en == len(l.egress) {
+		l.flush()
+	}
+	return l.egress[l.en].Buf[:0]
+}
+
+// commit queues b for to. b is normally the slot's buffer, built in place;
+// anything else is copied (and dropped if it does not fit).
+func (l *loopState) commit(b []byte, to netip.AddrPort) {
+	if len(b) == 0 {
+		return
+	}
+	if l.en == len(l.egress) {
+		l.flush()
+	}
+	m := &l.egress[l.en]
+	if &b[0] != &m.Buf[:1][0] {
+		if len(b) > cap(m.Buf) {
+			l.p.counters.SendErrors.Add(1)
+			return
+		}
+		copy(m.Buf[:len(b)], b)
+	}
+	m.N = len(b)
+	m.Addr = to
+	l.en++
+}
+
+// flush hands the queued egress to the wire.
+func (l *loopState) flush() {
+	if l.en == 0 {
+		return
+	}
+	l.wire(l.egress[:l.en])
+	l.en = 0
+}
 
 // loopState is everything the media loop owns. Only the loop goroutine (and
 // commands, which run on it) touches it; no locks.
 type loopState struct {
 	p          *plane
-	send       func(b []byte, to netip.AddrPort)
+	// wire sends a batch of egress messages (netio.Conn.WriteBatch; a fake in tests).
+	wire       func(ms []netio.Message)
+	egress     []netio.Message
+	en         int // egress messages filled
 	stun       icelite.Responder
 	byUfrag    map[string]*transport
 	byAddr     map[netip.AddrPort]*transport
@@ -33,8 +79,6 @@ type loopState struct {
 	tracks     map[string]*upTrack // every published track by TrackID
 
 	// Scratch, reused for every packet.
-	out     []byte // one outgoing packet (cap 2048)
-	rtcpOut []byte
 	hdr     rtp.Header
 	rtcpHdr rtcp.Header
 	seqs    []uint16
@@ -51,8 +95,7 @@ func newLoopState(p *plane) *loopState {
 		byAddr:     map[netip.AddrPort]*transport{},
 		transports: map[*transport]struct{}{},
 		tracks:     map[string]*upTrack{},
-		out:        make([]byte, 0, 2048),
-		rtcpOut:    make([]byte, 0, 2048),
+		egress:     netio.NewMessages(egressBatch),
 		seqs:       make([]uint16, 0, 256),
 		ssrcs:      make([]uint32, 0, 16),
 		reports:    make([]rtcp.ReceptionReport, 0, 31),
@@ -370,7 +413,7 @@ func (l *loopState) forward(d *downTrack, pkt []byte, keyframe bool, now int64) 
 	if keyframe {
 		d.needKey = false
 	}
-	out := append(l.out[:0], pkt...)
+	out := append(l.slot(), pkt...)
 	media.SetSSRC(out, d.ssrc)
 	l.prepareHeader(dst, out)
 	d.sentAny = true
@@ -398,7 +441,7 @@ func (l *loopState) encryptAndSend(dst *transport, out []byte) {
 	}
 	dst.packetsOut.Add(1)
 	dst.bytesOut.Add(uint64(len(enc)))
-	l.send(enc, dst.ls.selected)
+	l.commit(enc, dst.ls.selected)
 }
 
 func (l *loopState) sendRTCP(t *transport, plain []byte) {
@@ -411,7 +454,7 @@ func (l *loopState) sendRTCP(t *transport, plain []byte) {
 	}
 	t.packetsOut.Add(1)
 	t.bytesOut.Add(uint64(len(enc)))
-	l.send(enc, t.ls.selected)
+	l.commit(enc, t.ls.selected)
 }
 
 // requestKeyframe sends a PLI to the publisher of up, at most one per
@@ -424,7 +467,7 @@ func (l *loopState) requestKeyframe(up *upTrack, now int64, force bool) {
 		return
 	}
 	up.lastPLI = now
-	l.sendRTCP(up.owner, feedback.AppendPLI(l.rtcpOut[:0], up.owner.rtcpSSRC, up.ssrc))
+	l.sendRTCP(up.owner, feedback.AppendPLI(l.slot(), up.owner.rtcpSSRC, up.ssrc))
 }
 
 func (l *loopState) handleRTCP(t *transport, b []byte, _ netip.AddrPort, now int64) {
@@ -504,7 +547,7 @@ func (l *loopState) retransmit(d *downTrack, seq uint16) {
 	if !ok {
 		return
 	}
-	out, ok := media.AppendRTX(l.out[:0], orig, d.rtxSSRC, d.rtxSeq, d.src.rtxPT)
+	out, ok := media.AppendRTX(l.slot(), orig, d.rtxSSRC, d.rtxSeq, d.src.rtxPT)
 	if !ok {
 		return
 	}
@@ -538,7 +581,7 @@ func (l *loopState) tick(now int64) {
 			}
 			l.seqs = up.nack.AppendMissing(l.seqs[:0], now)
 			if len(l.seqs) > 0 {
-				l.sendRTCP(t, feedback.AppendNACK(l.rtcpOut[:0], t.rtcpSSRC, up.ssrc, l.seqs))
+				l.sendRTCP(t, feedback.AppendNACK(l.slot(), t.rtcpSSRC, up.ssrc, l.seqs))
 			}
 		}
 	}
@@ -546,7 +589,7 @@ func (l *loopState) tick(now int64) {
 		l.lastTWCC = now
 		for t := range l.transports {
 			if t.ls.connected && t.ls.transportCC && len(t.ls.upsByID) > 0 {
-				l.sendRTCP(t, t.ls.twcc.AppendFeedback(l.rtcpOut[:0]))
+				l.sendRTCP(t, t.ls.twcc.AppendFeedback(l.slot()))
 			}
 		}
 	}
@@ -569,7 +612,7 @@ func (l *loopState) reportsAndRetries(now int64) {
 			}
 		}
 		if len(l.reports) > 0 {
-			l.sendRTCP(t, feedback.AppendReceiverReport(l.rtcpOut[:0], t.rtcpSSRC, l.reports))
+			l.sendRTCP(t, feedback.AppendReceiverReport(l.slot(), t.rtcpSSRC, l.reports))
 		}
 		for _, d := range t.ls.downsByID {
 			if d.src == nil {
@@ -579,7 +622,7 @@ func (l *loopState) reportsAndRetries(now int64) {
 				if d.src.haveSR {
 					d.sstats.SetReference(d.src.srNTP, d.src.srRTP, d.src.srTime)
 				}
-				l.sendRTCP(t, d.sstats.AppendSenderReport(l.rtcpOut[:0], d.ssrc, now, wall, d.src.clockRate))
+				l.sendRTCP(t, d.sstats.AppendSenderReport(l.slot(), d.ssrc, now, wall, d.src.clockRate))
 			}
 			if d.needKey && d.src.kind == KindVideo && d.pliRetries < maxPLIRetries {
 				d.pliRetries++

@@ -42,6 +42,9 @@ type Config struct {
 	PublicIPs []netip.Addr
 	// Logger receives the plane's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// GSO sends runs of same-size packets to one address as one UDP GSO
+	// super-packet when the kernel supports it; false sends plain datagrams.
+	GSO bool
 }
 
 // Candidate is one ICE candidate of the server, written into every offer.

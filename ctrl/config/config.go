@@ -20,6 +20,8 @@ type Config struct {
 	// every interface that is up (see HostIPs); ResolvePublicIPs applies it.
 	PublicIPList []netip.Addr
 
+	MediaGSO bool // media_gso
+
 	AdminAddress netip.Addr // admin_address
 	AdminPort    int        // admin_port; 0 picks a free port (Go only)
 

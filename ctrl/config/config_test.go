@@ -21,6 +21,7 @@ var wantDefault = Config{
 	APIPort:                 3000,
 	MediaPort:               50000,
 	PublicIPList:            nil, // auto
+	MediaGSO:                true,
 	AdminAddress:            ip("127.0.0.1"),
 	AdminPort:               6060,
 	LogLevel:                "info",
@@ -70,6 +71,7 @@ func TestLoadFileEveryKey(t *testing.T) {
 		"signaling_port=5001   # no spaces around '='\n" +
 		"api_port = 3001\t# tab before the comment\n" +
 		"media_port = 50001\n" +
+		"media_gso = false\n" +
 		"public_ip_list = 192.0.2.1,192.0.2.2 , 2001:db8::1\r\n" +
 		"admin_address = ::1\n" +
 		"admin_port = 6061\n" +

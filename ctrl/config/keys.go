@@ -81,6 +81,13 @@ var keys = []key{
 		get:  func(c *Config) string { return strconv.Itoa(c.MediaPort) },
 	},
 	{
+		name: "media_gso",
+		def:  "true",
+		doc:  "Send runs of same-size packets to one client as one UDP GSO super-packet (UDP_SEGMENT); falls back to plain datagrams by itself where the kernel or device cannot. `false` always sends plain datagrams.",
+		set:  func(c *Config, v string) string { return setBool(&c.MediaGSO, v) },
+		get:  func(c *Config) string { return strconv.FormatBool(c.MediaGSO) },
+	},
+	{
 		name: "public_ip_list",
 		def:  "auto",
 		doc: "Comma-separated IP addresses advertised in the server's ICE candidates. " +

@@ -102,6 +102,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		ListenAddress: cfg.ListenAddress.String(),
 		Port:          cfg.MediaPort,
 		PublicIPs:     publicIPs,
+		GSO:           cfg.MediaGSO,
 		Logger:        log.With("component", "dataplane"),
 	})
 	if err != nil {
