@@ -148,6 +148,7 @@ func newPlane(cfg Config) (*plane, error) {
 	}
 	p.loop = newLoopState(p)
 	p.loop.wire = p.writeBatch
+	p.loop.groupByDestination = p.nio.GSO()
 	p.loopWG.Add(1)
 	go p.run()
 	p.log.Info("media plane listening", "addr", local.String(), "advertised", pub)

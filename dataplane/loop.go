@@ -3,6 +3,7 @@ package dataplane
 import (
 	"encoding/binary"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/hayate-sfu/hayate/dataplane/feedback"
@@ -55,28 +56,36 @@ func (l *loopState) commit(b []byte, to netip.AddrPort) {
 	l.en++
 }
 
-// flush hands the queued egress to the wire.
+// flush hands the queued egress to the wire. With GSO the messages are
+// first grouped by destination (stable: each subscriber's order is kept), so a
+// fan-out of several packets becomes one super-packet per subscriber.
 func (l *loopState) flush() {
 	if l.en == 0 {
 		return
 	}
-	l.wire(l.egress[:l.en])
+	ms := l.egress[:l.en]
+	if l.groupByDestination && len(ms) > 1 {
+		slices.SortStableFunc(ms, func(a, b netio.Message) int { return a.Addr.Compare(b.Addr) })
+	}
+	l.wire(ms)
 	l.en = 0
 }
 
 // loopState is everything the media loop owns. Only the loop goroutine (and
 // commands, which run on it) touches it; no locks.
 type loopState struct {
-	p          *plane
+	p *plane
 	// wire sends a batch of egress messages (netio.Conn.WriteBatch; a fake in tests).
-	wire       func(ms []netio.Message)
-	egress     []netio.Message
-	en         int // egress messages filled
-	stun       icelite.Responder
-	byUfrag    map[string]*transport
-	byAddr     map[netip.AddrPort]*transport
-	transports map[*transport]struct{}
-	tracks     map[string]*upTrack // every published track by TrackID
+	wire   func(ms []netio.Message)
+	egress []netio.Message
+	// groupByDestination sorts each flush by address (worth it with GSO).
+	groupByDestination bool
+	en                 int // egress messages filled
+	stun               icelite.Responder
+	byUfrag            map[string]*transport
+	byAddr             map[netip.AddrPort]*transport
+	transports         map[*transport]struct{}
+	tracks             map[string]*upTrack // every published track by TrackID
 
 	// Scratch, reused for every packet.
 	hdr     rtp.Header

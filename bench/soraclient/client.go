@@ -396,8 +396,10 @@ func (c *Client) handle(b []byte) error {
 	case "offer":
 		return c.handleOffer(m, raw)
 	case "re-offer":
+		// Recorded after the re-answer is sent, so a waiter knows it went out.
+		err := c.handleReOffer(m)
 		c.addEvent(Event{Type: m.Type, Raw: raw, SDP: m.SDP})
-		return c.handleReOffer(m)
+		return err
 	case "ping":
 		return c.handlePing(m)
 	case "notify":
@@ -529,6 +531,7 @@ func (c *Client) answer(pc *webrtc.PeerConnection, typ string) error {
 	if err := pc.SetLocalDescription(ans); err != nil {
 		return fmt.Errorf("%w: applying the local %s: %w", ErrProtocol, typ, err)
 	}
+	c.log.Debug("soraclient: sending", "type", typ)
 	return c.send(c.life, map[string]any{"type": typ, "sdp": ans.SDP})
 }
 

@@ -11,6 +11,8 @@ const EventClose = "close"
 
 // Event is one thing the server did: a message (offer, re-offer, notify,
 // push, switched, redirect…) or the WebSocket close (Type EventClose).
+// Offer and re-offer are recorded once the client has sent its answer or
+// re-answer to them.
 type Event struct {
 	// Type is the message's "type", or EventClose.
 	Type string

@@ -33,13 +33,13 @@ type Conn struct {
 	readFn func(fd uintptr) bool
 
 	// sendmmsg state.
-	shdrs  []unix.Mmsghdr
-	siovs  []unix.Iovec
-	snames []unix.RawSockaddrInet4
-	scmsg  []byte // one UDP_SEGMENT control message per header
-	sn     int    // headers prepared
-	sdone  int
-	serr   error
+	shdrs   []unix.Mmsghdr
+	siovs   []unix.Iovec
+	snames  []unix.RawSockaddrInet4
+	scmsg   []byte // one UDP_SEGMENT control message per header
+	sn      int    // headers prepared
+	sdone   int
+	serr    error
 	writeFn func(fd uintptr) bool
 
 	Stats Stats

@@ -1,10 +1,12 @@
 package integration
 
 import (
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 )
 
@@ -21,6 +23,7 @@ type dropper struct {
 	count   int
 	dropped *rtp.Packet // the lost packet, once lost
 	lost    chan struct{}
+	nacks   int // NACK entries the client sent for the lost packet
 }
 
 func newDropper(nth int) *dropper { return &dropper{nth: nth, lost: make(chan struct{})} }
@@ -63,6 +66,32 @@ func (d *dropper) BindRemoteStream(info *interceptor.StreamInfo, reader intercep
 			}
 		}
 	})
+}
+
+// BindRTCPWriter counts the client's NACKs for the lost packet.
+func (d *dropper) BindRTCPWriter(w interceptor.RTCPWriter) interceptor.RTCPWriter {
+	return interceptor.RTCPWriterFunc(func(pkts []rtcp.Packet, a interceptor.Attributes) (int, error) {
+		d.mu.Lock()
+		if d.dropped != nil {
+			for _, p := range pkts {
+				if n, ok := p.(*rtcp.TransportLayerNack); ok && n.MediaSSRC == d.dropped.SSRC {
+					for _, pair := range n.Nacks {
+						if slices.Contains(pair.PacketList(), d.dropped.SequenceNumber) {
+							d.nacks++
+						}
+					}
+				}
+			}
+		}
+		d.mu.Unlock()
+		return w.Write(pkts, a)
+	})
+}
+
+func (d *dropper) nackCount() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.nacks
 }
 
 func (d *dropper) droppedPacket() *rtp.Packet {

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -36,6 +37,9 @@ type env struct {
 	srv *server.Server
 	cfg config.Config
 	log *logRing
+
+	mu    sync.Mutex
+	joins []time.Duration // how long each connect took
 }
 
 // newEnv starts a server for t and arranges, in cleanup order: clients
@@ -129,13 +133,34 @@ func (e *env) connect(channel, role string, opts ...clientOpt) *soraclient.Clien
 		e.t.Fatalf("connect %s to channel %q: %v", role, channel, err)
 	}
 	e.t.Cleanup(c.Close)
-	e.t.Logf("%s %s connected in %v", role, c.ConnectionID(), time.Since(start).Round(time.Millisecond))
+	took := time.Since(start)
+	e.mu.Lock()
+	e.joins = append(e.joins, took)
+	e.mu.Unlock()
+	e.t.Logf("%s %s connected in %v", role, c.ConnectionID(), took.Round(time.Millisecond))
 	return c
 }
 
+// joinSummary is the median and maximum connect time so far.
+func (e *env) joinSummary() string {
+	e.mu.Lock()
+	ds := slices.Clone(e.joins)
+	e.mu.Unlock()
+	if len(ds) == 0 {
+		return "no joins"
+	}
+	slices.Sort(ds)
+	return fmt.Sprintf("%d joins: median %v, max %v", len(ds), ds[len(ds)/2].Round(time.Millisecond), ds[len(ds)-1].Round(time.Millisecond))
+}
+
+// settle is how long a test lets the server apply a (re-)answer that the
+// client has already sent before it relies on the forwarding it sets up.
+const settle = 300 * time.Millisecond
+
 // waitSees waits until c's offer or a later re-offer carries a section
 // whose msid stream is peer's connection id (the server has set up the
-// forwarding of peer's tracks to c, pending c's re-answer).
+// forwarding of peer's tracks to c, pending c's re-answer; the client answers
+// before it records the event, so after settle the forwarding is on).
 func (e *env) waitSees(c *soraclient.Client, peer string) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)

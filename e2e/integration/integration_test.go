@@ -99,6 +99,7 @@ func TestTwoPartySendrecv(t *testing.T) {
 	expectUpstreamAnswer(t, b)
 	e.waitSees(a, b.ConnectionID())
 	e.waitSees(b, a.ConnectionID())
+	time.Sleep(settle)
 
 	const n = 100
 	pa := publish(e, a, 'A', n, 10*time.Millisecond, audio, video)
@@ -143,6 +144,8 @@ func TestFanOutOneToTen(t *testing.T) {
 	for _, s := range subs {
 		e.waitSees(s.c, pubc.ConnectionID())
 	}
+	time.Sleep(settle)
+	t.Log(e.joinSummary())
 	const n = 150
 	p := publish(e, pubc, 'F', n, 10*time.Millisecond, audio, video)
 	select {
@@ -319,6 +322,7 @@ func TestNACKRetransmission(t *testing.T) {
 	}))
 	rs := collect(e, sub)
 	e.waitSees(sub, pubc.ConnectionID())
+	time.Sleep(settle)
 	const n = 150
 	p := publish(e, pubc, 'N', n, 10*time.Millisecond, video)
 	rec, err := rs.track(e.ctx, pubc.ConnectionID(), video)
@@ -357,7 +361,7 @@ func TestNACKRetransmission(t *testing.T) {
 	case <-e.ctx.Done():
 	}
 	expectStream(t, e.ctx, "subscriber video with one loss", rec, video, 'N', n-1, n*8/10)
-	t.Logf("NACK packets that reached the publisher: %d", nacksAtPublisher.Load())
+	t.Logf("the subscriber NACKed the lost packet %d times; NACK packets that reached the publisher: %d", drop.nackCount(), nacksAtPublisher.Load())
 }
 
 // (e) A subscriber's PLI for a forwarded track reaches the publisher as a PLI
@@ -452,7 +456,7 @@ func TestPLIRelay(t *testing.T) {
 		}
 		t.Fatalf("no PLI for the publisher's SSRC %d within 5 s of the subscriber's PLIs for SSRC %d; feedback seen after: %v", ownSSRC, rec.track.SSRC(), desc)
 	}
-	t.Logf("PLI reached the publisher %v after the subscriber's first PLI", got.at.Sub(start).Round(time.Millisecond))
+	t.Logf("PLI reached the publisher %v after the subscriber's first PLI", got.at.Sub(start).Round(time.Microsecond))
 }
 
 // badInput is one misbehaving WebSocket client.
@@ -472,6 +476,7 @@ func TestBadInputIsolated(t *testing.T) {
 	rb := collect(e, b)
 	e.waitSees(a, b.ConnectionID())
 	e.waitSees(b, a.ConnectionID())
+	time.Sleep(settle)
 	const n = 400
 	pa := publish(e, a, 'a', n, 10*time.Millisecond, audio, video)
 	pb := publish(e, b, 'b', n, 10*time.Millisecond, audio, video)
