@@ -55,7 +55,7 @@ func newTestLoop(t testing.TB, n int) (*loopState, *fakeWire, *srtp.Context, net
 	mk := func(id string, port uint16) *transport {
 		tr := &transport{p: p, id: id}
 		tr.ls = transportLoopState{
-			ups: map[uint32]*upTrack{}, upsByMid: map[string]*upTrack{}, upsByID: map[string]*upTrack{},
+			ups: map[uint32]*upTrack{}, sources: map[string]*source{}, sourcesByMid: map[string]*source{},
 			downs: map[uint32]*downTrack{}, downsByID: map[string]*downTrack{},
 		}
 		addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
@@ -80,7 +80,8 @@ func newTestLoop(t testing.TB, n int) (*loopState, *fakeWire, *srtp.Context, net
 		if err := l.addDownstream(sub, Downstream{TrackID: "pub:1", Mid: "2", SSRC: uint32(5000 + i), RTXSSRC: uint32(6000 + i)}); err != nil {
 			t.Fatal(err)
 		}
-		sub.ls.downsByID["pub:1"].needKey = false
+		d := sub.ls.downsByID["pub:1"]
+		d.current, d.started = 0, true // as if a keyframe had arrived
 		subDecs = append(subDecs, subDec)
 	}
 	l.flush() // the keyframe requests of the subscriptions

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"slices"
 	"time"
@@ -85,12 +86,13 @@ type loopState struct {
 	byUfrag            map[string]*transport
 	byAddr             map[netip.AddrPort]*transport
 	transports         map[*transport]struct{}
-	tracks             map[string]*upTrack // every published track by TrackID
+	tracks             map[string]*source // every published track by TrackID
 
 	// Scratch, reused for every packet.
 	hdr     rtp.Header
 	rtcpHdr rtcp.Header
 	seqs    []uint16
+	scratch []byte // a munged copy for RTX
 	ssrcs   []uint32
 	reports []rtcp.ReceptionReport
 
@@ -103,30 +105,40 @@ func newLoopState(p *plane) *loopState {
 		byUfrag:    map[string]*transport{},
 		byAddr:     map[netip.AddrPort]*transport{},
 		transports: map[*transport]struct{}{},
-		tracks:     map[string]*upTrack{},
+		tracks:     map[string]*source{},
 		egress:     netio.NewMessages(egressBatch),
+		scratch:    make([]byte, 0, netio.BufSize),
 		seqs:       make([]uint16, 0, 256),
 		ssrcs:      make([]uint32, 0, 16),
 		reports:    make([]rtcp.ReceptionReport, 0, 31),
 	}
 }
 
-// upTrack is a published track (one upstream m-section).
-type upTrack struct {
+// source is a published track: one upstream m-section. Without simulcast it
+// has one layer; with simulcast one layer per rid, in ascending quality.
+type source struct {
 	id        string
 	owner     *transport
 	kind      Kind
 	mid       string
-	ssrc      uint32
-	rtxSSRC   uint32
 	pt, rtxPT uint8
 	clockRate uint32
 	codec     media.Codec
+	layers    []*upTrack
 	downs     []*downTrack
-	history   *ringbuf.History
-	rstats    *feedback.ReceiverStats
-	nack      *feedback.NACKTracker
-	lastPLI   int64
+}
+
+// upTrack is one layer of a source: one upstream SSRC (plus its RTX SSRC).
+type upTrack struct {
+	src     *source
+	index   int
+	rid     string
+	ssrc    uint32
+	rtxSSRC uint32
+	history *ringbuf.History
+	rstats  *feedback.ReceiverStats
+	nack    *feedback.NACKTracker
+	lastPLI int64
 	// Sender report of the publisher, for SR translation to subscribers.
 	srNTP  uint64
 	srRTP  uint32
@@ -134,19 +146,35 @@ type upTrack struct {
 	haveSR bool
 }
 
-// downTrack is one subscriber's copy of an upTrack.
+// downTrack is one subscriber's copy of a source: one continuous stream
+// (its own SSRC, sequence and timestamp space) whatever layer feeds it.
 type downTrack struct {
 	srcID      string
-	src        *upTrack // nil while the source is gone
+	src        *source // nil while the source is gone
 	owner      *transport
 	mid        string
 	ssrc       uint32
 	rtxSSRC    uint32
 	rtxSeq     uint16
 	sstats     feedback.SenderStats
-	needKey    bool
 	pliRetries int
-	sentAny    bool
+
+	// Layer selection: target is what was asked for, current what is sent
+	// (-1: none). A switch happens only on a keyframe of the target layer.
+	target, current int
+	requestedRID    string
+	// Munging from the current layer's space to the subscriber's.
+	started    bool
+	seqOffset  uint16
+	tsOffset   uint32
+	pidOffset  uint16
+	tl0Offset  uint8
+	lastSeq    uint16
+	lastTS     uint32
+	lastPID    uint16
+	lastTL0    uint8
+	lastSentAt int64
+	switches   uint64
 }
 
 func (l *loopState) installSRTP(t *transport, rx, tx *srtp.Context) {
@@ -157,8 +185,8 @@ func (l *loopState) installSRTP(t *transport, rx, tx *srtp.Context) {
 	t.ls.connected = true
 	now := l.p.now()
 	for _, d := range t.ls.downsByID {
-		if d.src != nil && d.needKey {
-			l.requestKeyframe(d.src, now, false)
+		if d.src != nil && d.current != d.target && d.target >= 0 {
+			l.requestKeyframe(d.src.layers[d.target], now, false)
 		}
 	}
 }
@@ -167,68 +195,106 @@ func (l *loopState) addUpstream(t *transport, u Upstream) {
 	if t.ls.gone {
 		return
 	}
-	if old := t.ls.upsByID[u.TrackID]; old != nil {
+	if old := t.ls.sources[u.TrackID]; old != nil {
 		l.removeUpstream(t, u.TrackID)
 	}
 	c, _ := CodecByPayloadType(u.PayloadType)
-	up := &upTrack{
-		id: u.TrackID, owner: t, kind: u.Kind, mid: u.Mid, ssrc: u.SSRC, rtxSSRC: u.RTXSSRC,
+	src := &source{
+		id: u.TrackID, owner: t, kind: u.Kind, mid: u.Mid,
 		pt: u.PayloadType, rtxPT: c.RTXPayloadType, clockRate: u.ClockRate, codec: media.ParseCodec(c.Name),
 	}
-	if up.clockRate == 0 {
-		up.clockRate = c.ClockRate
+	if src.clockRate == 0 {
+		src.clockRate = c.ClockRate
 	}
-	if u.SSRC != 0 {
-		up.rstats = feedback.NewReceiverStats(u.SSRC, up.clockRate)
+	rids := u.RIDs
+	if len(rids) == 0 {
+		rids = []string{""}
 	}
-	if u.Kind == KindVideo {
-		up.history = ringbuf.NewHistory(historySlots, maxPacketBytes)
-		up.nack = feedback.NewNACKTracker(512)
+	for i, rid := range rids {
+		up := &upTrack{src: src, index: i, rid: rid}
+		if u.Kind == KindVideo {
+			up.history = ringbuf.NewHistory(historySlots, maxPacketBytes)
+			up.nack = feedback.NewNACKTracker(512)
+		}
+		src.layers = append(src.layers, up)
 	}
-	t.ls.upsByID[u.TrackID] = up
+	if len(u.RIDs) == 0 {
+		up := src.layers[0]
+		up.ssrc, up.rtxSSRC = u.SSRC, u.RTXSSRC
+		if u.SSRC != 0 {
+			up.rstats = feedback.NewReceiverStats(u.SSRC, src.clockRate)
+			t.ls.ups[u.SSRC] = up
+		}
+		if u.RTXSSRC != 0 {
+			t.ls.ups[u.RTXSSRC] = up
+		}
+	}
+	t.ls.sources[u.TrackID] = src
 	if u.Mid != "" {
-		t.ls.upsByMid[u.Mid] = up
+		t.ls.sourcesByMid[u.Mid] = src
 	}
-	if u.SSRC != 0 {
-		t.ls.ups[u.SSRC] = up
-	}
-	if u.RTXSSRC != 0 {
-		t.ls.ups[u.RTXSSRC] = up
-	}
-	l.tracks[u.TrackID] = up
+	l.tracks[u.TrackID] = src
 	// Subscribers that asked for this track before it was published.
 	for other := range l.transports {
 		for _, d := range other.ls.downsByID {
 			if d.srcID == u.TrackID && d.src == nil {
-				d.src = up
-				d.needKey = true
-				up.downs = append(up.downs, d)
+				l.attach(d, src, d.requestedRID)
 			}
 		}
 	}
 }
 
 func (l *loopState) removeUpstream(t *transport, id string) {
-	up := t.ls.upsByID[id]
-	if up == nil {
+	src := t.ls.sources[id]
+	if src == nil {
 		return
 	}
-	delete(t.ls.upsByID, id)
-	if t.ls.upsByMid[up.mid] == up {
-		delete(t.ls.upsByMid, up.mid)
+	delete(t.ls.sources, id)
+	if t.ls.sourcesByMid[src.mid] == src {
+		delete(t.ls.sourcesByMid, src.mid)
 	}
 	for k, v := range t.ls.ups {
-		if v == up {
+		if v.src == src {
 			delete(t.ls.ups, k)
 		}
 	}
-	if l.tracks[id] == up {
+	if l.tracks[id] == src {
 		delete(l.tracks, id)
 	}
-	for _, d := range up.downs {
+	for _, d := range src.downs {
 		d.src = nil
+		d.current = -1
 	}
-	up.downs = nil
+	src.downs = nil
+}
+
+// layerIndex maps a rid to a layer: "" means the best layer, "none" none.
+func (src *source) layerIndex(rid string) (int, bool) {
+	switch rid {
+	case "":
+		return len(src.layers) - 1, true
+	case "none":
+		return -1, true
+	}
+	for i, up := range src.layers {
+		if up.rid == rid {
+			return i, true
+		}
+	}
+	if len(src.layers) == 1 {
+		return 0, true // not simulcast: any request means the one layer
+	}
+	return 0, false
+}
+
+func (l *loopState) attach(d *downTrack, src *source, rid string) {
+	d.src = src
+	d.current = -1
+	d.target, _ = src.layerIndex(rid)
+	src.downs = append(src.downs, d)
+	if d.owner.ls.connected && d.target >= 0 {
+		l.requestKeyframe(src.layers[d.target], l.p.now(), false)
+	}
 }
 
 func (l *loopState) addDownstream(t *transport, d Downstream) error {
@@ -238,18 +304,46 @@ func (l *loopState) addDownstream(t *transport, d Downstream) error {
 	if old := t.ls.downsByID[d.TrackID]; old != nil {
 		l.removeDownstream(t, d.TrackID)
 	}
-	dt := &downTrack{srcID: d.TrackID, owner: t, mid: d.Mid, ssrc: d.SSRC, rtxSSRC: d.RTXSSRC, needKey: true}
+	dt := &downTrack{srcID: d.TrackID, owner: t, mid: d.Mid, ssrc: d.SSRC, rtxSSRC: d.RTXSSRC, current: -1, target: -1, requestedRID: d.RID}
 	t.ls.downsByID[d.TrackID] = dt
 	t.ls.downs[d.SSRC] = dt
 	if d.RTXSSRC != 0 {
 		t.ls.downs[d.RTXSSRC] = dt
 	}
-	if up := l.tracks[d.TrackID]; up != nil {
-		dt.src = up
-		up.downs = append(up.downs, dt)
-		if t.ls.connected {
-			l.requestKeyframe(up, l.p.now(), false)
+	if src := l.tracks[d.TrackID]; src != nil {
+		if _, ok := src.layerIndex(d.RID); !ok {
+			return fmt.Errorf("dataplane: %s has no layer %q", d.TrackID, d.RID)
 		}
+		l.attach(dt, src, d.RID)
+	}
+	return nil
+}
+
+// setLayer changes the layer a subscriber asks for; the switch itself waits
+// for a keyframe of that layer (requested at once).
+func (l *loopState) setLayer(t *transport, trackID, rid string) error {
+	d := t.ls.downsByID[trackID]
+	if d == nil {
+		return ErrUnknownTrack
+	}
+	d.requestedRID = rid
+	if d.src == nil {
+		return nil
+	}
+	idx, ok := d.src.layerIndex(rid)
+	if !ok {
+		return fmt.Errorf("dataplane: %s has no layer %q", trackID, rid)
+	}
+	d.target = idx
+	d.pliRetries = 0
+	if idx < 0 {
+		if d.current >= 0 {
+			l.switched(d, -1)
+		}
+		return nil
+	}
+	if idx != d.current {
+		l.requestKeyframe(d.src.layers[idx], l.p.now(), true)
 	}
 	return nil
 }
@@ -285,7 +379,7 @@ func (l *loopState) removeTransport(t *transport) {
 	if t.ls.gone {
 		return
 	}
-	for id := range t.ls.upsByID {
+	for id := range t.ls.sources {
 		l.removeUpstream(t, id)
 	}
 	for id := range t.ls.downsByID {
@@ -325,10 +419,6 @@ func (l *loopState) handleRTP(t *transport, b []byte, from netip.AddrPort, now i
 	ls.lastSeen = now
 	t.packetsIn.Add(1)
 	t.bytesIn.Add(uint64(len(b)))
-	if from != ls.selected && ls.selected.IsValid() {
-		// Media on an authenticated but unselected pair: fine, keep the selection.
-		_ = from
-	}
 	ssrc := media.SSRC(pkt)
 	up := ls.ups[ssrc]
 	if up == nil {
@@ -338,13 +428,14 @@ func (l *loopState) handleRTP(t *transport, b []byte, from netip.AddrPort, now i
 			return
 		}
 	}
+	src := up.src
 	if ls.transportCC {
 		if off, n, ok := media.FindExtension(pkt, ExtTransportCC); ok && n == 2 {
 			ls.twcc.OnPacket(ssrc, binary.BigEndian.Uint16(pkt[off:]), now)
 		}
 	}
 	if ssrc == up.rtxSSRC && up.rtxSSRC != 0 {
-		orig, ok := media.UnwrapRTX(pkt, up.ssrc, up.pt)
+		orig, ok := media.UnwrapRTX(pkt, up.ssrc, src.pt)
 		if !ok {
 			return // padding probe
 		}
@@ -356,7 +447,7 @@ func (l *loopState) handleRTP(t *transport, b []byte, from netip.AddrPort, now i
 		}
 	}
 	if up.rstats == nil {
-		up.rstats = feedback.NewReceiverStats(up.ssrc, up.clockRate)
+		up.rstats = feedback.NewReceiverStats(up.ssrc, src.clockRate)
 	}
 	seq := media.Seq(pkt)
 	up.rstats.OnPacket(seq, media.Timestamp(pkt), now)
@@ -366,29 +457,54 @@ func (l *loopState) handleRTP(t *transport, b []byte, from netip.AddrPort, now i
 	if up.history != nil {
 		up.history.Put(seq, pkt)
 	}
-	keyframe := false
-	if up.kind == KindVideo && len(up.downs) > 0 {
+	keyframe := true // any audio packet is a switching point
+	if src.kind == KindVideo && len(src.downs) > 0 {
+		keyframe = false
 		if payload, ok := media.Payload(pkt); ok {
-			keyframe = media.IsKeyframe(up.codec, payload)
+			keyframe = media.IsKeyframe(src.codec, payload)
 		}
 	}
-	for _, d := range up.downs {
-		l.forward(d, pkt, keyframe, now)
+	for _, d := range src.downs {
+		l.forward(d, up, pkt, keyframe, now)
 	}
 }
 
-// bindBySDES learns an upstream SSRC from the MID extension of its first packet.
+// bindBySDES learns an upstream SSRC from the MID (and RID / repaired RID)
+// extensions of its first packets (RFC 9143, RFC 8852): simulcast answers
+// carry no a=ssrc.
 func (l *loopState) bindBySDES(t *transport, pkt []byte) *upTrack {
 	off, n, ok := media.FindExtension(pkt, ExtMid)
 	if !ok {
 		return nil
 	}
-	up := t.ls.upsByMid[string(pkt[off:off+n])]
-	if up == nil {
+	src := t.ls.sourcesByMid[string(pkt[off:off+n])]
+	if src == nil {
 		return nil
 	}
 	ssrc := media.SSRC(pkt)
-	if up.rtxPT != 0 && media.PayloadType(pkt) == up.rtxPT {
+	rtx := src.rtxPT != 0 && media.PayloadType(pkt) == src.rtxPT
+	up := src.layers[0]
+	if len(src.layers) > 1 {
+		id := uint8(ExtRID)
+		if rtx {
+			id = ExtRepairedRID
+		}
+		off, n, ok := media.FindExtension(pkt, id)
+		if !ok {
+			return nil
+		}
+		up = nil
+		for _, layer := range src.layers {
+			if layer.rid == string(pkt[off:off+n]) {
+				up = layer
+				break
+			}
+		}
+		if up == nil {
+			return nil
+		}
+	}
+	if rtx {
 		if up.rtxSSRC == 0 {
 			up.rtxSSRC = ssrc
 			t.ls.ups[ssrc] = up
@@ -404,35 +520,139 @@ func (l *loopState) bindBySDES(t *transport, pkt []byte) *upTrack {
 	return up
 }
 
-// forward sends one decrypted upstream packet to one subscriber: copy into
-// the loop's scratch buffer, rewrite SSRC and transport-wide sequence, strip
-// MID (the subscriber demuxes by the signalled a=ssrc), encrypt in place.
-func (l *loopState) forward(d *downTrack, pkt []byte, keyframe bool, now int64) {
+// forward sends one decrypted upstream packet of layer up to one subscriber:
+// copy into an egress buffer, move it into the subscriber's sequence and
+// timestamp space (switching layers on a keyframe), rewrite SSRC and the
+// transport-wide sequence, strip MID, encrypt in place.
+func (l *loopState) forward(d *downTrack, up *upTrack, pkt []byte, keyframe bool, now int64) {
 	dst := d.owner
 	if !dst.ls.connected || !dst.ls.selected.IsValid() {
 		return
 	}
-	if d.needKey && !keyframe && d.src.kind == KindVideo && !d.sentAny {
-		// Nothing decodable before the first keyframe; waiting saves bandwidth.
-		if now-d.src.lastPLI > int64(pliInterval) {
-			l.requestKeyframe(d.src, now, false)
+	if d.current != up.index {
+		if d.target != up.index {
+			return
 		}
-		return
-	}
-	if keyframe {
-		d.needKey = false
+		if !keyframe {
+			// Nothing decodable before a keyframe of the target layer.
+			if now-up.lastPLI > int64(pliInterval) {
+				l.requestKeyframe(up, now, false)
+			}
+			return
+		}
+		l.switchTo(d, up, pkt, now)
 	}
 	out := append(l.slot(), pkt...)
+	l.munge(d, out)
 	media.SetSSRC(out, d.ssrc)
 	l.prepareHeader(dst, out)
-	d.sentAny = true
-	d.sstats.OnSent(media.Timestamp(out), len(out), now)
+	d.lastSeq, d.lastTS, d.lastSentAt = media.Seq(out), media.Timestamp(out), now
+	d.sstats.OnSent(d.lastTS, len(out), now)
 	l.encryptAndSend(dst, out)
+}
+
+// switchTo makes up the current layer of d, starting with pkt (a keyframe):
+// offsets are chosen so that the subscriber's sequence numbers continue by
+// one, its timestamps advance by the wall-clock time since the last packet,
+// and VP8 picture ids / TL0PICIDX continue.
+func (l *loopState) switchTo(d *downTrack, up *upTrack, pkt []byte, now int64) {
+	inSeq, inTS := media.Seq(pkt), media.Timestamp(pkt)
+	if !d.started {
+		d.started = true
+		d.seqOffset, d.tsOffset = 0, 0
+	} else {
+		d.seqOffset = d.lastSeq + 1 - inSeq
+		gap := uint32((now - d.lastSentAt) * int64(d.src.clockRate) / int64(time.Second))
+		if gap == 0 {
+			gap = 1
+		}
+		d.tsOffset = d.lastTS + gap - inTS
+	}
+	if d.src.codec == media.CodecVP8 && len(d.src.layers) > 1 {
+		if payload, ok := media.Payload(pkt); ok {
+			var vd media.VP8Descriptor
+			if media.ParseVP8(payload, &vd) {
+				if d.switches == 0 {
+					d.pidOffset, d.tl0Offset = 0, 0
+				} else {
+					d.pidOffset = d.lastPID + 1 - vd.PictureID
+					d.tl0Offset = d.lastTL0 + 1 - vd.TL0PICIDX
+				}
+			}
+		}
+	}
+	prev := d.current
+	d.current = up.index
+	d.pliRetries = 0
+	l.switched(d, prev)
+}
+
+// switched reports a layer change to ctrl (simulcast.switched), off the loop.
+func (l *loopState) switched(d *downTrack, prev int) {
+	d.switches++
+	if prev == -1 && d.current == -1 {
+		return
+	}
+	ev, ok := d.owner.events.(LayerEvents)
+	if !ok || len(d.src.layers) < 2 {
+		return
+	}
+	rid := func(i int) string {
+		if i < 0 {
+			return "none"
+		}
+		return d.src.layers[i].rid
+	}
+	id, cur, old := d.srcID, rid(d.current), rid(prev)
+	go ev.OnLayerSwitched(id, cur, old)
+}
+
+// munge moves a packet of the current layer into the subscriber's spaces.
+func (l *loopState) munge(d *downTrack, out []byte) {
+	if d.seqOffset != 0 {
+		media.SetSeq(out, media.Seq(out)+d.seqOffset)
+	}
+	if d.tsOffset != 0 {
+		media.SetTimestamp(out, media.Timestamp(out)+d.tsOffset)
+	}
+	if d.src.codec != media.CodecVP8 || len(d.src.layers) < 2 {
+		return
+	}
+	hl, ok := media.RTPHeaderLen(out)
+	if !ok {
+		return
+	}
+	payload, ok := media.Payload(out)
+	if !ok {
+		return
+	}
+	var vd media.VP8Descriptor
+	if !media.ParseVP8(payload, &vd) {
+		return
+	}
+	_ = hl
+	if vd.PictureIDLen == 2 {
+		pid := (vd.PictureID + d.pidOffset) & 0x7fff
+		payload[vd.PictureIDOffset] = 0x80 | byte(pid>>8)
+		payload[vd.PictureIDOffset+1] = byte(pid)
+		d.lastPID = pid
+	} else if vd.PictureIDLen == 1 {
+		pid := (vd.PictureID + d.pidOffset) & 0x7f
+		payload[vd.PictureIDOffset] = byte(pid)
+		d.lastPID = pid
+	}
+	if vd.HasTL0PICIDX {
+		tl0 := vd.TL0PICIDX + d.tl0Offset
+		payload[vd.TL0PICIDXOffset] = tl0
+		d.lastTL0 = tl0
+	}
 }
 
 // prepareHeader stamps the subscriber transport's TWCC sequence and removes MID.
 func (l *loopState) prepareHeader(dst *transport, out []byte) {
 	media.ClearExtension(out, ExtMid)
+	media.ClearExtension(out, ExtRID)
+	media.ClearExtension(out, ExtRepairedRID)
 	if off, n, ok := media.FindExtension(out, ExtTransportCC); ok && n == 2 {
 		if dst.ls.transportCC {
 			binary.BigEndian.PutUint16(out[off:], dst.ls.twccSeq)
@@ -466,17 +686,18 @@ func (l *loopState) sendRTCP(t *transport, plain []byte) {
 	l.commit(enc, t.ls.selected)
 }
 
-// requestKeyframe sends a PLI to the publisher of up, at most one per
-// pliInterval unless forced (API).
+// requestKeyframe sends a PLI for one layer to its publisher, at most one per
+// pliInterval unless forced (API, layer switch).
 func (l *loopState) requestKeyframe(up *upTrack, now int64, force bool) {
-	if up.ssrc == 0 || up.kind != KindVideo {
+	if up.ssrc == 0 || up.src.kind != KindVideo {
 		return
 	}
 	if !force && up.lastPLI != 0 && now-up.lastPLI < int64(pliInterval) {
 		return
 	}
 	up.lastPLI = now
-	l.sendRTCP(up.owner, feedback.AppendPLI(l.slot(), up.owner.rtcpSSRC, up.ssrc))
+	owner := up.src.owner
+	l.sendRTCP(owner, feedback.AppendPLI(l.slot(), owner.rtcpSSRC, up.ssrc))
 }
 
 func (l *loopState) handleRTCP(t *transport, b []byte, _ netip.AddrPort, now int64) {
@@ -500,23 +721,19 @@ func (l *loopState) handleRTCP(t *transport, b []byte, _ netip.AddrPort, now int
 			switch it.Format() {
 			case 1: // PLI
 				t.plisIn.Add(1)
-				if d := ls.downs[it.MediaSSRC()]; d != nil && d.src != nil {
-					l.requestKeyframe(d.src, now, false)
-				}
+				l.relayKeyframeRequest(ls.downs[it.MediaSSRC()], now)
 			case 4: // FIR: the media SSRCs are in the FCI entries
 				l.ssrcs = it.AppendFIRSSRCs(l.ssrcs[:0])
 				for _, s := range l.ssrcs {
-					if d := ls.downs[s]; d != nil && d.src != nil {
-						t.plisIn.Add(1)
-						l.requestKeyframe(d.src, now, false)
-					}
+					t.plisIn.Add(1)
+					l.relayKeyframeRequest(ls.downs[s], now)
 				}
 			}
 		case rtcpTypeRTPFB:
 			if it.Format() == 1 { // generic NACK
 				t.nacksIn.Add(1)
 				d := ls.downs[it.MediaSSRC()]
-				if d == nil || d.src == nil || d.src.history == nil {
+				if d == nil || d.src == nil || d.current < 0 || d.src.layers[d.current].history == nil {
 					continue
 				}
 				l.seqs = it.AppendNACKs(l.seqs[:0])
@@ -545,18 +762,36 @@ const (
 	rtcpTypePSFB  = 206
 )
 
+// relayKeyframeRequest passes a subscriber's PLI/FIR to the publisher of the
+// layer it receives (or waits for).
+func (l *loopState) relayKeyframeRequest(d *downTrack, now int64) {
+	if d == nil || d.src == nil {
+		return
+	}
+	i := d.current
+	if i < 0 {
+		i = d.target
+	}
+	if i >= 0 {
+		l.requestKeyframe(d.src.layers[i], now, false)
+	}
+}
+
 // retransmit answers a NACK from the history: RTX when negotiated (RFC 4588),
 // never the primary SSRC, whose (SSRC, index) would repeat a GCM nonce with
-// different bytes (RFC 7714 §8.1).
+// different bytes (RFC 7714 §8.1). seq is in the subscriber's space; the
+// packet is munged again as it was when first sent.
 func (l *loopState) retransmit(d *downTrack, seq uint16) {
 	if d.rtxSSRC == 0 || d.src.rtxPT == 0 {
 		return
 	}
-	orig, ok := d.src.history.Get(seq)
+	orig, ok := d.src.layers[d.current].history.Get(seq - d.seqOffset)
 	if !ok {
 		return
 	}
-	out, ok := media.AppendRTX(l.slot(), orig, d.rtxSSRC, d.rtxSeq, d.src.rtxPT)
+	l.scratch = append(l.scratch[:0], orig...)
+	l.munge(d, l.scratch)
+	out, ok := media.AppendRTX(l.slot(), l.scratch, d.rtxSSRC, d.rtxSeq, d.src.rtxPT)
 	if !ok {
 		return
 	}
@@ -584,20 +819,22 @@ func (l *loopState) tick(now int64) {
 			l.removeTransport(t)
 			continue
 		}
-		for _, up := range ls.upsByID {
-			if up.nack == nil || up.ssrc == 0 {
-				continue
-			}
-			l.seqs = up.nack.AppendMissing(l.seqs[:0], now)
-			if len(l.seqs) > 0 {
-				l.sendRTCP(t, feedback.AppendNACK(l.slot(), t.rtcpSSRC, up.ssrc, l.seqs))
+		for _, src := range ls.sources {
+			for _, up := range src.layers {
+				if up.nack == nil || up.ssrc == 0 {
+					continue
+				}
+				l.seqs = up.nack.AppendMissing(l.seqs[:0], now)
+				if len(l.seqs) > 0 {
+					l.sendRTCP(t, feedback.AppendNACK(l.slot(), t.rtcpSSRC, up.ssrc, l.seqs))
+				}
 			}
 		}
 	}
 	if now-l.lastTWCC >= int64(twccInterval) {
 		l.lastTWCC = now
 		for t := range l.transports {
-			if t.ls.connected && t.ls.transportCC && len(t.ls.upsByID) > 0 {
+			if t.ls.connected && t.ls.transportCC && len(t.ls.sources) > 0 {
 				l.sendRTCP(t, t.ls.twcc.AppendFeedback(l.slot()))
 			}
 		}
@@ -615,9 +852,11 @@ func (l *loopState) reportsAndRetries(now int64) {
 			continue
 		}
 		l.reports = l.reports[:0]
-		for _, up := range t.ls.upsByID {
-			if up.rstats != nil && up.rstats.Received() > 0 && len(l.reports) < 31 {
-				l.reports = append(l.reports, up.rstats.Report(now))
+		for _, src := range t.ls.sources {
+			for _, up := range src.layers {
+				if up.rstats != nil && up.rstats.Received() > 0 && len(l.reports) < 31 {
+					l.reports = append(l.reports, up.rstats.Report(now))
+				}
 			}
 		}
 		if len(l.reports) > 0 {
@@ -627,15 +866,15 @@ func (l *loopState) reportsAndRetries(now int64) {
 			if d.src == nil {
 				continue
 			}
-			if d.sentAny {
-				if d.src.haveSR {
-					d.sstats.SetReference(d.src.srNTP, d.src.srRTP, d.src.srTime)
+			if d.started && d.current >= 0 {
+				if up := d.src.layers[d.current]; up.haveSR {
+					d.sstats.SetReference(up.srNTP, up.srRTP+d.tsOffset, up.srTime)
 				}
 				l.sendRTCP(t, d.sstats.AppendSenderReport(l.slot(), d.ssrc, now, wall, d.src.clockRate))
 			}
-			if d.needKey && d.src.kind == KindVideo && d.pliRetries < maxPLIRetries {
+			if d.target >= 0 && d.current != d.target && d.src.kind == KindVideo && d.pliRetries < maxPLIRetries {
 				d.pliRetries++
-				l.requestKeyframe(d.src, now, false)
+				l.requestKeyframe(d.src.layers[d.target], now, false)
 			}
 		}
 	}

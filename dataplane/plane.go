@@ -170,6 +170,10 @@ type Upstream struct {
 	// PayloadType is the media PT (see Codecs); ClockRate its clock.
 	PayloadType uint8
 	ClockRate   uint32
+	// RIDs are the simulcast layers (a=rid … send) in ascending quality,
+	// e.g. r0, r1, r2; empty without simulcast. Their SSRCs are learned from
+	// the MID + RID (and repaired RID for RTX) extensions.
+	RIDs []string
 }
 
 // Downstream declares that this transport receives a track published by
@@ -180,6 +184,16 @@ type Downstream struct {
 	// SSRC and RTXSSRC written in the subscriber's offer (a=ssrc, FID group);
 	// RTXSSRC 0 means retransmit on the primary SSRC is not done (audio).
 	SSRC, RTXSSRC uint32
+	// RID picks the simulcast layer to receive: "" the best one, "none"
+	// nothing (until SetDownstreamLayer). Ignored for a single-layer source.
+	RID string
+}
+
+// LayerEvents is implemented by TransportEvents that want to hear about
+// simulcast layer switches of their downstream tracks (simulcast.switched).
+// Called on its own goroutine.
+type LayerEvents interface {
+	OnLayerSwitched(trackID, rid, previousRID string)
 }
 
 // Plane is the media plane. See the package doc for the concurrency rules.
@@ -240,6 +254,13 @@ func (t *Transport) RemoveUpstream(trackID string) { t.impl.removeUpstream(track
 // AddDownstream starts forwarding a published track to this transport and
 // asks the publisher for a keyframe once this transport's SRTP is up.
 func (t *Transport) AddDownstream(d Downstream) error { return t.impl.addDownstream(d) }
+
+// SetDownstreamLayer asks for another simulcast layer ("r0"…, "none", ""
+// for the best) of a downstream track. The switch happens on the next
+// keyframe of that layer, which is requested at once.
+func (t *Transport) SetDownstreamLayer(trackID, rid string) error {
+	return t.impl.setDownstreamLayer(trackID, rid)
+}
 
 // RemoveDownstream stops forwarding a track to this transport.
 func (t *Transport) RemoveDownstream(trackID string) { t.impl.removeDownstream(trackID) }

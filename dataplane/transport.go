@@ -52,22 +52,22 @@ type transport struct {
 
 // transportLoopState is owned by the media loop.
 type transportLoopState struct {
-	addrs       []netip.AddrPort
-	selected    netip.AddrPort
-	remoteUfrag string
-	transportCC bool
-	rx, tx      *srtp.Context
-	connected   bool
-	gone        bool
-	created     int64
-	lastSeen    int64
-	twccSeq     uint16
-	twcc        *feedback.TWCC
-	ups         map[uint32]*upTrack // by media and RTX SSRC
-	upsByMid    map[string]*upTrack
-	upsByID     map[string]*upTrack
-	downs       map[uint32]*downTrack // by downstream media and RTX SSRC
-	downsByID   map[string]*downTrack
+	addrs        []netip.AddrPort
+	selected     netip.AddrPort
+	remoteUfrag  string
+	transportCC  bool
+	rx, tx       *srtp.Context
+	connected    bool
+	gone         bool
+	created      int64
+	lastSeen     int64
+	twccSeq      uint16
+	twcc         *feedback.TWCC
+	ups          map[uint32]*upTrack // layers by media and RTX SSRC
+	sources      map[string]*source  // published tracks by TrackID
+	sourcesByMid map[string]*source
+	downs        map[uint32]*downTrack // by downstream media and RTX SSRC
+	downsByID    map[string]*downTrack
 }
 
 func (ls *transportLoopState) unbind(a netip.AddrPort) {
@@ -108,12 +108,12 @@ func (p *plane) newTransport(cfg TransportConfig) (*transport, error) {
 		return err
 	})
 	t.ls = transportLoopState{
-		ups:       map[uint32]*upTrack{},
-		upsByMid:  map[string]*upTrack{},
-		upsByID:   map[string]*upTrack{},
-		downs:     map[uint32]*downTrack{},
-		downsByID: map[string]*downTrack{},
-		twcc:      feedback.NewTWCC(t.rtcpSSRC),
+		ups:          map[uint32]*upTrack{},
+		sources:      map[string]*source{},
+		sourcesByMid: map[string]*source{},
+		downs:        map[uint32]*downTrack{},
+		downsByID:    map[string]*downTrack{},
+		twcc:         feedback.NewTWCC(t.rtcpSSRC),
 	}
 	p.mu.Lock()
 	p.transports[t] = struct{}{}
@@ -280,14 +280,24 @@ func (t *transport) addDownstream(d Downstream) error {
 	return err
 }
 
+func (t *transport) setDownstreamLayer(id, rid string) error {
+	var err error
+	if werr := t.p.doWait(func(l *loopState) { err = l.setLayer(t, id, rid) }); werr != nil {
+		return werr
+	}
+	return err
+}
+
 func (t *transport) removeDownstream(id string) {
 	_ = t.p.do(func(l *loopState) { l.removeDownstream(t, id) })
 }
 
 func (t *transport) requestKeyFrame(id string) {
 	_ = t.p.do(func(l *loopState) {
-		if u := t.ls.upsByID[id]; u != nil {
-			l.requestKeyframe(u, l.p.now(), true)
+		if src := t.ls.sources[id]; src != nil {
+			for _, up := range src.layers {
+				l.requestKeyframe(up, l.p.now(), true)
+			}
 		}
 	})
 }
