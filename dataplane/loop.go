@@ -337,8 +337,9 @@ func (l *loopState) setLayer(t *transport, trackID, rid string) error {
 	d.target = idx
 	d.pliRetries = 0
 	if idx < 0 {
-		if d.current >= 0 {
-			l.switched(d, -1)
+		if prev := d.current; prev >= 0 {
+			d.current = -1
+			l.switched(d, prev)
 		}
 		return nil
 	}
