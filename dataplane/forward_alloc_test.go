@@ -2,9 +2,11 @@ package dataplane
 
 import (
 	"bytes"
+	"net"
 	"net/netip"
 	"testing"
 
+	"github.com/hayate-sfu/hayate/dataplane/handshake"
 	"github.com/hayate-sfu/hayate/dataplane/netio"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
@@ -54,6 +56,7 @@ func newTestLoop(t testing.TB, n int) (*loopState, *fakeWire, *srtp.Context, net
 	l.wire = w.send
 	mk := func(id string, port uint16) *transport {
 		tr := &transport{p: p, id: id}
+		tr.hs = handshake.NewConn(nil, func([]byte, *net.UDPAddr) error { return nil })
 		tr.ls = transportLoopState{
 			ups: map[uint32]*upTrack{}, sources: map[string]*source{}, sourcesByMid: map[string]*source{},
 			downs: map[uint32]*downTrack{}, downsByID: map[string]*downTrack{},

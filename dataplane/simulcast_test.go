@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/hayate-sfu/hayate/dataplane/handshake"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 )
@@ -178,6 +180,7 @@ func newSimulcastLoop(t *testing.T, rid string) (*loopState, *fakeWire, *srtp.Co
 	l.removeUpstream(pub, "pub:1")
 	l.addUpstream(pub, Upstream{TrackID: "pub:1", Kind: KindVideo, Mid: "1", PayloadType: 96, ClockRate: 90000, RIDs: []string{"r0", "r1", "r2"}})
 	sub := &transport{p: l.p, id: "sub"}
+	sub.hs = handshake.NewConn(nil, func([]byte, *net.UDPAddr) error { return nil })
 	sub.ls = transportLoopState{
 		ups: map[uint32]*upTrack{}, sources: map[string]*source{}, sourcesByMid: map[string]*source{},
 		downs: map[uint32]*downTrack{}, downsByID: map[string]*downTrack{},
