@@ -297,6 +297,7 @@ func (p *plane) close() error {
 
 // demuxDatagram is split out so tests can drive the loop without a socket.
 func (l *loopState) handleDatagram(b []byte, from netip.AddrPort, now int64) {
+	l.now = now
 	switch demux.Classify(b) {
 	case demux.STUN:
 		l.handleSTUN(b, from, now)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hayate-sfu/hayate/dataplane/feedback"
+	"github.com/hayate-sfu/hayate/dataplane/forward"
 	"github.com/hayate-sfu/hayate/dataplane/icelite"
 	"github.com/hayate-sfu/hayate/dataplane/media"
 	"github.com/hayate-sfu/hayate/dataplane/netio"
@@ -24,6 +25,12 @@ const (
 	maxPacketBytes = 1500
 	// egressBatch bounds the datagrams queued before a sendmmsg flush.
 	egressBatch = 256
+	// srtpOverhead is what SRTP (GCM tag) and UDP/IP add to a packet on the wire.
+	srtpOverhead = 16 + 28
+	// Bandwidth estimate of a subscriber's transport: where it starts and its bounds.
+	initialEstimate = 3_000_000
+	minEstimate     = 100_000
+	maxEstimate     = 50_000_000
 )
 
 // slot returns the next egress buffer (len 0, cap netio.BufSize) to build a
@@ -96,7 +103,14 @@ type loopState struct {
 	ssrcs   []uint32
 	reports []rtcp.ReceptionReport
 
-	lastTWCC, lastReport int64
+	lastTWCC, lastReport, lastMeasure int64
+	now                               int64 // time of the datagram being handled
+
+	// Allocation scratch.
+	alloc      []forward.Stream
+	allocDowns []*downTrack
+	rates      []float64
+	layers     []int
 }
 
 func newLoopState(p *plane) *loopState {
@@ -136,6 +150,8 @@ type upTrack struct {
 	ssrc    uint32
 	rtxSSRC uint32
 	history *ringbuf.History
+	bytes   uint64  // received since the last report tick
+	rate    float64 // smoothed bit rate of this layer
 	rstats  *feedback.ReceiverStats
 	nack    *feedback.NACKTracker
 	lastPLI int64
@@ -163,6 +179,9 @@ type downTrack struct {
 	// (-1: none). A switch happens only on a keyframe of the target layer.
 	target, current int
 	requestedRID    string
+	// requested is the layer asked for (API, RPC, connect); target may be
+	// lower when the subscriber's bandwidth estimate cannot carry it.
+	requested int
 	// Munging from the current layer's space to the subscriber's.
 	started    bool
 	seqOffset  uint16
@@ -183,6 +202,9 @@ func (l *loopState) installSRTP(t *transport, rx, tx *srtp.Context) {
 	}
 	t.ls.rx, t.ls.tx = rx, tx
 	t.ls.connected = true
+	if t.ls.transportCC {
+		t.ls.bwe = forward.NewEstimator(initialEstimate, minEstimate, maxEstimate)
+	}
 	now := l.p.now()
 	for _, d := range t.ls.downsByID {
 		if d.src != nil && d.current != d.target && d.target >= 0 {
@@ -291,6 +313,7 @@ func (l *loopState) attach(d *downTrack, src *source, rid string) {
 	d.src = src
 	d.current = -1
 	d.target, _ = src.layerIndex(rid)
+	d.requested = d.target
 	src.downs = append(src.downs, d)
 	if d.owner.ls.connected && d.target >= 0 {
 		l.requestKeyframe(src.layers[d.target], l.p.now(), false)
@@ -334,7 +357,7 @@ func (l *loopState) setLayer(t *transport, trackID, rid string) error {
 	if !ok {
 		return fmt.Errorf("dataplane: %s has no layer %q", trackID, rid)
 	}
-	d.target = idx
+	d.target, d.requested = idx, idx
 	d.pliRetries = 0
 	if idx < 0 {
 		if prev := d.current; prev >= 0 {
@@ -451,6 +474,7 @@ func (l *loopState) handleRTP(t *transport, b []byte, from netip.AddrPort, now i
 		up.rstats = feedback.NewReceiverStats(up.ssrc, src.clockRate)
 	}
 	seq := media.Seq(pkt)
+	up.bytes += uint64(len(pkt))
 	up.rstats.OnPacket(seq, media.Timestamp(pkt), now)
 	if up.nack != nil {
 		up.nack.OnPacket(seq, now)
@@ -657,6 +681,9 @@ func (l *loopState) prepareHeader(dst *transport, out []byte) {
 	if off, n, ok := media.FindExtension(out, ExtTransportCC); ok && n == 2 {
 		if dst.ls.transportCC {
 			binary.BigEndian.PutUint16(out[off:], dst.ls.twccSeq)
+			if dst.ls.bwe != nil {
+				dst.ls.bwe.OnSent(dst.ls.twccSeq, len(out)+srtpOverhead, l.now)
+			}
 			dst.ls.twccSeq++
 		} else {
 			media.ClearExtension(out, ExtTransportCC)
@@ -731,6 +758,12 @@ func (l *loopState) handleRTCP(t *transport, b []byte, _ netip.AddrPort, now int
 				}
 			}
 		case rtcpTypeRTPFB:
+			if it.Format() == feedback.FormatTWCC && ls.bwe != nil {
+				if r, ok := it.TWCC(); ok {
+					ls.bwe.OnFeedback(&r, now)
+				}
+				continue
+			}
 			if it.Format() == 1 { // generic NACK
 				t.nacksIn.Add(1)
 				d := ls.downs[it.MediaSSRC()]
@@ -805,6 +838,7 @@ func (l *loopState) retransmit(d *downTrack, seq uint16) {
 // tick runs the periodic duties: NACKs every tick, TWCC feedback every
 // twccInterval, reports and liveness every reportInterval.
 func (l *loopState) tick(now int64) {
+	l.now = now
 	for t := range l.transports {
 		ls := &t.ls
 		if !ls.connected {
@@ -846,8 +880,74 @@ func (l *loopState) tick(now int64) {
 	}
 }
 
+// measureLayers turns each layer's byte count since the last report tick
+// into a smoothed bit rate, the allocator's price list.
+func (l *loopState) measureLayers(dt float64) {
+	for t := range l.transports {
+		for _, src := range t.ls.sources {
+			for _, up := range src.layers {
+				r := float64(up.bytes*8) / dt
+				up.bytes = 0
+				if up.rate == 0 {
+					up.rate = r
+				} else {
+					up.rate = 0.6*up.rate + 0.4*r
+				}
+			}
+		}
+	}
+}
+
+// allocate fits the simulcast layers a transport receives into its
+// bandwidth estimate: targets go down when the estimate cannot carry them
+// and back up (never above what was requested) when it can.
+func (l *loopState) allocate(t *transport, now int64) {
+	if t.ls.bwe == nil || t.ls.bwe.Reports == 0 {
+		return
+	}
+	budget := t.ls.bwe.Estimate()
+	l.alloc = l.alloc[:0]
+	l.allocDowns = l.allocDowns[:0]
+	l.rates = l.rates[:0]
+	for _, d := range t.ls.downsByID {
+		if d.src == nil {
+			continue
+		}
+		if len(d.src.layers) < 2 {
+			if d.current >= 0 {
+				budget -= d.src.layers[0].rate
+			}
+			continue
+		}
+		for _, up := range d.src.layers {
+			l.rates = append(l.rates, up.rate)
+		}
+		l.alloc = append(l.alloc, forward.Stream{Rates: l.rates[len(l.rates)-len(d.src.layers):], Requested: d.requested, Current: d.current})
+		l.allocDowns = append(l.allocDowns, d)
+	}
+	if len(l.alloc) == 0 {
+		return
+	}
+	l.layers = forward.Allocate(l.alloc, budget, 1.2, l.layers)
+	for i, d := range l.allocDowns {
+		if want := l.layers[i]; want != d.target && want >= 0 {
+			d.target = want
+			d.pliRetries = 0
+			if want != d.current {
+				l.requestKeyframe(d.src.layers[want], now, true)
+			}
+		}
+	}
+}
+
 func (l *loopState) reportsAndRetries(now int64) {
 	wall := feedback.NTP(time.Now())
+	dt := float64(now-l.lastMeasure) / 1e9
+	if l.lastMeasure == 0 || dt <= 0 {
+		dt = reportInterval.Seconds()
+	}
+	l.lastMeasure = now
+	l.measureLayers(dt)
 	for t := range l.transports {
 		if !t.ls.connected {
 			continue
@@ -863,6 +963,7 @@ func (l *loopState) reportsAndRetries(now int64) {
 		if len(l.reports) > 0 {
 			l.sendRTCP(t, feedback.AppendReceiverReport(l.slot(), t.rtcpSSRC, l.reports))
 		}
+		l.allocate(t, now)
 		for _, d := range t.ls.downsByID {
 			if d.src == nil {
 				continue

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hayate-sfu/hayate/dataplane/forward"
 	"github.com/hayate-sfu/hayate/dataplane/handshake"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
@@ -198,4 +199,43 @@ func newSimulcastLoop(t *testing.T, rid string) (*loopState, *fakeWire, *srtp.Co
 	l.flush()
 	w.sent = 0
 	return l, w, enc, from, sub, subDec
+}
+
+// TestAutomaticLayerFollowsEstimate: a subscriber that asked for r2 is held
+// at the layer its transport's bandwidth estimate can carry, and goes back
+// up (never above r2) when the estimate grows.
+func TestAutomaticLayerFollowsEstimate(t *testing.T) {
+	l, _, _, from, sub, _ := newSimulcastLoop(t, "r2")
+	src := l.byAddr[from].ls.sources["pub:1"]
+	for i, r := range []float64{150_000, 500_000, 1_500_000} {
+		src.layers[i].rate = r
+	}
+	d := sub.ls.downsByID["pub:1"]
+	for _, tc := range []struct {
+		estimate float64
+		want     int
+	}{
+		{3_000_000, 2},
+		{700_000, 1},
+		{200_000, 0},
+		{50_000, 0}, // the lowest layer is kept even when nothing fits
+		{1_000_000, 1},
+		{2_500_000, 2},
+	} {
+		sub.ls.bwe = forward.NewEstimator(tc.estimate, 1, 1e9)
+		sub.ls.bwe.Reports = 1
+		l.allocate(sub, 1)
+		if d.target != tc.want || d.requested != 2 {
+			t.Fatalf("estimate %.0f: target layer %d (requested %d), want %d", tc.estimate, d.target, d.requested, tc.want)
+		}
+		d.current = d.target // as if the keyframe had come
+	}
+	// An explicit request caps the automatic choice.
+	if err := l.setLayer(sub, "pub:1", "r0"); err != nil {
+		t.Fatal(err)
+	}
+	l.allocate(sub, 2)
+	if d.target != 0 {
+		t.Fatalf("after requesting r0 with a 2.5 Mb/s estimate the target is %d", d.target)
+	}
 }

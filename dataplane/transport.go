@@ -12,6 +12,7 @@ import (
 
 	"github.com/hayate-sfu/hayate/dataplane/datachan"
 	"github.com/hayate-sfu/hayate/dataplane/feedback"
+	"github.com/hayate-sfu/hayate/dataplane/forward"
 	"github.com/hayate-sfu/hayate/dataplane/handshake"
 	"github.com/hayate-sfu/hayate/dataplane/icelite"
 	"github.com/pion/dtls/v3"
@@ -63,6 +64,7 @@ type transportLoopState struct {
 	lastSeen     int64
 	twccSeq      uint16
 	twcc         *feedback.TWCC
+	bwe          *forward.Estimator  // of what we send to this transport (nil without transport-cc)
 	ups          map[uint32]*upTrack // layers by media and RTX SSRC
 	sources      map[string]*source  // published tracks by TrackID
 	sourcesByMid map[string]*source
