@@ -1,0 +1,56 @@
+package obs
+
+import (
+	"github.com/hayate-sfu/hayate/dataplane"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// planeCollector exports the media plane's counters. It reads the atomics
+// at scrape time: nothing is added to the per-packet path.
+type planeCollector struct {
+	c     *dataplane.Counters
+	descs []planeMetric
+}
+
+type planeMetric struct {
+	desc *prometheus.Desc
+	val  func(*dataplane.Counters) uint64
+}
+
+// RegisterPlane registers the media plane's packet, byte and drop counters
+// (hayate_media_*) on reg.
+func RegisterPlane(reg prometheus.Registerer, c *dataplane.Counters) error {
+	m := func(name, help string, val func(*dataplane.Counters) uint64) planeMetric {
+		return planeMetric{prometheus.NewDesc("hayate_media_"+name, help, nil, nil), val}
+	}
+	drop := func(reason, help string, val func(*dataplane.Counters) uint64) planeMetric {
+		return planeMetric{prometheus.NewDesc("hayate_media_dropped_total", "Datagrams or packets the media plane dropped, by reason.",
+			nil, prometheus.Labels{"reason": reason}), val}
+	}
+	pc := &planeCollector{c: c, descs: []planeMetric{
+		m("received_packets_total", "Datagrams received on the media port.", func(c *dataplane.Counters) uint64 { return c.PacketsIn.Load() }),
+		m("received_bytes_total", "Bytes received on the media port.", func(c *dataplane.Counters) uint64 { return c.BytesIn.Load() }),
+		m("sent_packets_total", "Datagrams sent from the media port.", func(c *dataplane.Counters) uint64 { return c.PacketsOut.Load() }),
+		m("sent_bytes_total", "Bytes sent from the media port.", func(c *dataplane.Counters) uint64 { return c.BytesOut.Load() }),
+		m("send_errors_total", "Datagrams the kernel refused or that did not fit a buffer.", func(c *dataplane.Counters) uint64 { return c.SendErrors.Load() }),
+		drop("unknown", "", func(c *dataplane.Counters) uint64 { return c.DropUnknown.Load() }),
+		drop("not_ready", "", func(c *dataplane.Counters) uint64 { return c.DropNotReady.Load() }),
+		drop("decrypt", "", func(c *dataplane.Counters) uint64 { return c.DropDecrypt.Load() }),
+		drop("stun", "", func(c *dataplane.Counters) uint64 { return c.DropSTUN.Load() }),
+		drop("command_queue_full", "", func(c *dataplane.Counters) uint64 { return c.DropCommandFull.Load() }),
+		drop("unknown_ssrc", "", func(c *dataplane.Counters) uint64 { return c.UnknownSSRC.Load() }),
+	}}
+	return reg.Register(pc)
+}
+
+func (pc *planeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range pc.descs {
+		ch <- d.desc
+	}
+}
+
+func (pc *planeCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, d := range pc.descs {
+		ch <- prometheus.MustNewConstMetric(d.desc, prometheus.CounterValue, float64(d.val(pc.c)))
+	}
+}
