@@ -1,7 +1,7 @@
 // Media through Hayate with the real sora-js-sdk in headless Chromium, per
-// video codec (HAYATE_E2E_CODECS, default VP8,VP9,H264):
+// video codec (HAYATE_E2E_CODECS, default VP8,VP9,AV1,H264):
 //   a. two sendrecv clients decode each other's video and receive audio
-//   b. one sendonly, three recvonly: every recvonly decodes video
+//   b. one sendonly, three recvonly (one joined before the sender): every recvonly decodes video
 //   c. three sendrecv, one leaves: the others get connection.destroyed and removetrack
 //   d. after 20 s of a two-party call: >= 640 px wide video above 300 kb/s each way
 // HAYATE_E2E_ONLY=a,b (letters) runs a subset.
@@ -9,7 +9,7 @@ import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { useHarness, scenario, poll, sleep, inbound, outbound, selectedPair, describeInbound } from './lib/harness.mjs';
 
-const codecs = (process.env.HAYATE_E2E_CODECS || 'VP8,VP9,H264').split(',').map((s) => s.trim()).filter(Boolean);
+const codecs = (process.env.HAYATE_E2E_CODECS || 'VP8,VP9,AV1,H264').split(',').map((s) => s.trim()).filter(Boolean);
 const only = new Set((process.env.HAYATE_E2E_ONLY || 'a,b,c,d').split(',').map((s) => s.trim()));
 
 const h = useHarness();
@@ -53,6 +53,33 @@ async function waitNotify(c, what, pred, timeoutMs = 10_000) {
   return r.ev;
 }
 
+/**
+ * Video from sender txId as seen by the receiver between two stats samples
+ * (rx1, rx2), with the sender's own view (tx1, tx2) for the report.
+ */
+function measureVideo(rx1, rx2, tx1, tx2, txId) {
+  const v1 = inbound(rx1, 'video').find((s) => s.remoteConnectionId === txId);
+  const v2 = inbound(rx2, 'video').find((s) => s.remoteConnectionId === txId);
+  if (!v1 || !v2) return { ok: false, text: 'no inbound video' };
+  const secs = (v2.timestamp - v1.timestamp) / 1000;
+  const kbps = Math.round(((v2.bytesReceived - v1.bytesReceived) * 8) / secs / 1000);
+  const d = (k) => (v2[k] ?? 0) - (v1[k] ?? 0);
+  const u1 = outbound(tx1, 'video')[0];
+  const u2 = outbound(tx2, 'video')[0];
+  const pair = selectedPair(tx2);
+  let sent = '-';
+  if (u1 && u2) {
+    sent = Math.round(((u2.bytesSent - u1.bytesSent) * 8) / ((u2.timestamp - u1.timestamp) / 1000) / 1000);
+  }
+  const text = `recv ${kbps} kb/s over ${secs.toFixed(2)} s, frameWidth ${v2.frameWidth}, ` +
+    `fps ${v2.framesPerSecond ?? '-'}, +lost ${d('packetsLost')}, +nack ${d('nackCount')}, +pli ${d('pliCount')}, ` +
+    `+dropped ${d('framesDropped')}, +freezes ${d('freezeCount')}; sender sent ${sent} kb/s, ` +
+    `targetBitrate ${u2?.targetBitrate ?? '-'}, frameWidth ${u2?.frameWidth ?? '-'}, ` +
+    `qualityLimitationReason ${u2?.qualityLimitationReason ?? '-'}, ` +
+    `availableOutgoingBitrate ${pair?.availableOutgoingBitrate ?? '-'}`;
+  return { ok: v2.frameWidth >= 640 && kbps > 300, text };
+}
+
 const isCreated = (id) => (e) => e.event_type === 'connection.created' && e.connection_id === id;
 
 for (const codec of codecs) {
@@ -82,12 +109,16 @@ for (const codec of codecs) {
 
     if (only.has('b')) {
       scenario(`${codec} b: one sendonly to three recvonly, all decode`, h, { timeout: 90_000 }, async (ctx) => {
+        // R1 joins before the sender (its tracks arrive by re-offer), R2 and R3 after.
+        const recv = { channelId: ctx.channel, role: 'recvonly', videoCodecType: codec };
+        const r1 = await ctx.open('R1(joined-before-S)');
+        await r1.connect(recv);
         const s = await ctx.open('S');
         const idS = await s.connect({ channelId: ctx.channel, role: 'sendonly', videoCodecType: codec });
-        const rs = [];
-        for (const name of ['R1', 'R2', 'R3']) {
+        const rs = [r1];
+        for (const name of ['R2', 'R3']) {
           const r = await ctx.open(name);
-          await r.connect({ channelId: ctx.channel, role: 'recvonly', videoCodecType: codec });
+          await r.connect(recv);
           rs.push(r);
         }
         for (const r of rs) await waitMediaFrom(r, [idS], codec);
@@ -147,33 +178,28 @@ for (const codec of codecs) {
         await waitMediaFrom(b, [a.connectionId], codec, { audio: false });
         await sleep(Math.max(0, 20_000 - (Date.now() - start)));
 
-        const window = 2500;
-        const s1 = await Promise.all([a.stats(), b.stats()]);
-        await sleep(window);
-        const s2 = await Promise.all([a.stats(), b.stats()]);
-        const problems = [];
-        const observed = [];
-        for (const [i, [rx, tx]] of [[a, b], [b, a]].entries()) {
-          const v1 = inbound(s1[i], 'video').find((s) => s.remoteConnectionId === tx.connectionId);
-          const v2 = inbound(s2[i], 'video').find((s) => s.remoteConnectionId === tx.connectionId);
-          const up = outbound(s2[1 - i], 'video')[0];
-          const pair = selectedPair(s2[1 - i]);
-          if (!v1 || !v2) {
-            problems.push(`${rx.name} has no inbound video from ${tx.name}`);
-            continue;
+        // One side passes when a 2.5 s window shows >= 640 px above 300 kb/s.
+        // Up to 4 windows: a loaded machine can starve one window, while a
+        // server without congestion control feedback fails every one of them.
+        const pairs = [[a, b], [b, a]];
+        const passed = [false, false];
+        const rows = [[], []];
+        for (let w = 0; w < 4 && !(passed[0] && passed[1]); w++) {
+          const s1 = await Promise.all([a.stats(), b.stats()]);
+          await sleep(2500);
+          const s2 = await Promise.all([a.stats(), b.stats()]);
+          for (const [i, [rx, tx]] of pairs.entries()) {
+            if (passed[i]) continue;
+            const m = measureVideo(s1[i], s2[i], s1[1 - i], s2[1 - i], tx.connectionId);
+            rows[i].push(m.text);
+            passed[i] = m.ok;
           }
-          const secs = (v2.timestamp - v1.timestamp) / 1000;
-          const kbps = Math.round(((v2.bytesReceived - v1.bytesReceived) * 8) / secs / 1000);
-          const row = `${rx.name}<-${tx.name}: ${kbps} kb/s over ${secs.toFixed(2)} s, frameWidth ${v2.frameWidth}, ` +
-            `fps ${v2.framesPerSecond ?? '-'}; sender ${tx.name}: targetBitrate ${up?.targetBitrate ?? '-'}, ` +
-            `qualityLimitationReason ${up?.qualityLimitationReason ?? '-'}, frameWidth ${up?.frameWidth ?? '-'}, ` +
-            `availableOutgoingBitrate ${pair?.availableOutgoingBitrate ?? '-'}`;
-          observed.push(row);
-          if (!(v2.frameWidth >= 640)) problems.push(`${rx.name} receives ${v2.frameWidth} px wide video (< 640)`);
-          if (!(kbps > 300)) problems.push(`${rx.name} receives ${kbps} kb/s (<= 300)`);
         }
+        const observed = pairs.map(([rx, tx], i) => `${rx.name}<-${tx.name}: ${rows[i].join(' || ')}`);
         process.stdout.write(`# ${codec} d observed: ${observed.join(' | ')}\n`);
-        assert.equal(problems.length, 0, `${codec}: ${problems.join('; ')}. Observed: ${observed.join(' | ')}`);
+        const failed = pairs.filter((_, i) => !passed[i]).map(([rx, tx]) => `${rx.name}<-${tx.name}`);
+        assert.equal(failed.length, 0, `${codec}: ${failed.join(' and ')} below 640 px or 300 kb/s in every ` +
+          `window after 20 s. Observed per window: ${observed.join(' | ')}`);
       });
     }
   });

@@ -2,7 +2,7 @@
 # Browser tests: the real sora-js-sdk (npm, pinned in e2e/package-lock.json)
 # in headless Chromium (Debian package) against a freshly built Hayate.
 # Run from the repository root:  scripts/e2e.sh [test files...]
-# Environment: HAYATE_E2E_CODECS (default VP8,VP9,H264), HAYATE_E2E_ONLY
+# Environment: HAYATE_E2E_CODECS (default VP8,VP9,AV1,H264), HAYATE_E2E_ONLY
 # (subset of a,b,c,d), HAYATE_CHROMIUM (default /usr/bin/chromium).
 set -euo pipefail
 

@@ -19,7 +19,7 @@ const (
 
 // newSDKDir lays out <tmp>/secret.txt (outside the SDK dir) and
 // <tmp>/dist/{sora.js, sora.d.ts, sub/extra.js, escape.js -> ../secret.txt}.
-func newSDKDir(t *testing.T) string {
+func newSDKDir(t testing.TB) string {
 	t.Helper()
 	base := t.TempDir()
 	dist := filepath.Join(base, "dist")
@@ -33,7 +33,7 @@ func newSDKDir(t *testing.T) string {
 	return dist
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

@@ -194,7 +194,8 @@ func activeSections(sdpText, stream string) ([]string, error) {
 
 // (c) Three clients; one disconnects: it sees 1000 TYPE-DISCONNECT, the
 // others get connection.destroyed, a re-offer that stops its sections, and
-// its tracks end, while the remaining pair keeps exchanging media.
+// its tracks end, while the remaining pair keeps exchanging media. Then a
+// newcomer joins and both receive its media.
 func TestParticipantLeaves(t *testing.T) {
 	e := newEnv(t, 45*time.Second)
 	const ch = "leave"
@@ -296,6 +297,30 @@ func TestParticipantLeaves(t *testing.T) {
 			t.Errorf("%s stopped receiving %s's video after the third left", cs[i].ConnectionID(), cs[j].ConnectionID())
 		}
 		cancel()
+	}
+	// A newcomer takes the leaver's place (the server may recycle the
+	// inactive sections): both remaining clients receive all of its media.
+	newcomer := e.connect(ch, "sendrecv")
+	for i := range 2 {
+		e.waitSees(cs[i], newcomer.ConnectionID())
+	}
+	time.Sleep(settle)
+	const n = 100
+	p := publish(e, newcomer, 'W', n, 10*time.Millisecond, audio, video)
+	select {
+	case <-p.written:
+	case <-e.ctx.Done():
+		t.Fatal("publishing did not finish")
+	}
+	for i := range 2 {
+		for _, kind := range []webrtc.RTPCodecType{video, audio} {
+			rec, err := rs[i].track(e.ctx, newcomer.ConnectionID(), kind)
+			if err != nil {
+				t.Errorf("after the leave: %v", err)
+				continue
+			}
+			expectStream(t, e.ctx, fmt.Sprintf("%s receives the newcomer's %s", cs[i].ConnectionID(), kind), rec, kind, 'W', n-1, n*9/10)
+		}
 	}
 }
 

@@ -175,10 +175,11 @@ export function scenario(name, h, { timeout = 60_000 } = {}, fn) {
     ctx.step = (text) => { ctx.lastStep = text; };
     // Finish a little before node:test's own timeout so the report below is
     // printed while the pages are still open.
+    const budget = timeout - Math.min(8000, timeout * 0.2);
     let timer;
     const deadline = new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`scenario did not finish within ${(timeout - 8000) / 1000} s; ` +
-        `last step: ${ctx.lastStep}`)), timeout - 8000);
+      timer = setTimeout(() => reject(new Error(`scenario did not finish within ${budget / 1000} s; ` +
+        `last step: ${ctx.lastStep}`)), budget);
     });
     const run = fn(ctx);
     run.catch(() => {}); // still running after the deadline: its later failure is not news
@@ -190,6 +191,7 @@ export function scenario(name, h, { timeout = 60_000 } = {}, fn) {
       for (const c of ctx.clients) report += await c.dump();
       if (h.server) {
         if (h.server.exit) report += `hayate has exited: ${JSON.stringify(h.server.exit)}\n`;
+        report += `==== hayate metrics (hayate_*, non-zero) ====\n${await h.server.metricsSummary()}\n`;
         report += `==== hayate log during this test ====\n${h.server.logSince(offset, 120)}\n`;
       }
       process.stderr.write(report + '######## end of report\n');

@@ -105,6 +105,20 @@ export class Server {
     return out;
   }
 
+  /** The server's own Prometheus series (hayate_*) whose value is not 0, one per line. */
+  async metricsSummary() {
+    if (this.exit) return '(server has exited)';
+    try {
+      const res = await fetch(`${this.adminUrl}/metrics`, { signal: AbortSignal.timeout(2000) });
+      const text = await res.text();
+      return text.split('\n')
+        .filter((l) => l.startsWith('hayate_') && !/ 0$/.test(l))
+        .join('\n') || '(none)';
+    } catch (err) {
+      return `(GET ${this.adminUrl}/metrics failed: ${err.message})`;
+    }
+  }
+
   /** Throws when the server process has exited. */
   assertRunning() {
     if (this.exit) {
@@ -126,9 +140,17 @@ export class Server {
 }
 
 const running = new Set();
-process.on('exit', () => {
+function killRunning() {
   for (const s of running) if (!s.exit) s.child.kill('SIGKILL');
-});
+}
+process.on('exit', killRunning);
+// The test runner ends a file's process with a signal on its own timeout or ^C.
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.once(sig, () => {
+    killRunning();
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  });
+}
 
 /**
  * Starts the server on free ports with the test settings and waits until
