@@ -34,6 +34,11 @@ type Config struct {
 	SignalingNotify         bool          // signaling_notify
 	ShutdownTimeout         time.Duration // shutdown_timeout
 
+	APICORSOrigin          string // api_cors_origin; empty: no CORS headers
+	APIMaxBodySize         int    // api_max_body_size, in bytes
+	APILoopbackAddressOnly bool   // api_loopback_address_only
+	CrashLogDir            string // crash_log_dir; empty: os.TempDir()
+
 	SDKDir string // sdk_dir
 }
 

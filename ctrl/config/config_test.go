@@ -31,6 +31,7 @@ var wantDefault = Config{
 	SignalingMaxMessageSize: 262144,
 	SignalingNotify:         true,
 	ShutdownTimeout:         10 * time.Second,
+	APIMaxBodySize:          1048576,
 	SDKDir:                  "e2e/node_modules/sora-js-sdk/dist",
 }
 
@@ -82,6 +83,10 @@ func TestLoadFileEveryKey(t *testing.T) {
 		"signaling_max_message_size = 1024\n" +
 		"signaling_notify = false\n" +
 		"shutdown_timeout = 1h\n" +
+		"api_cors_origin = http://127.0.0.1:3333\n" +
+		"api_max_body_size = 2048\n" +
+		"api_loopback_address_only = true\n" +
+		"crash_log_dir = /var/log/hayate\n" +
 		"sdk_dir = /opt/sdk#1/dist # the first '#' is part of the path\n"
 	got, err := Load(writeFile(t, text), nil)
 	if err != nil {
@@ -102,6 +107,10 @@ func TestLoadFileEveryKey(t *testing.T) {
 		SignalingMaxMessageSize: 1024,
 		SignalingNotify:         false,
 		ShutdownTimeout:         time.Hour,
+		APICORSOrigin:           "http://127.0.0.1:3333",
+		APIMaxBodySize:          2048,
+		APILoopbackAddressOnly:  true,
+		CrashLogDir:             "/var/log/hayate",
 		SDKDir:                  "/opt/sdk#1/dist",
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -364,8 +373,12 @@ func TestKeysMatchConfig(t *testing.T) {
 		t.Fatalf("Config has %d fields but the key table has %d keys", n, k)
 	}
 	for _, k := range Keys() {
-		if k.Doc == "" || k.Default == "" {
-			t.Errorf("key %s lacks a doc or a default", k.Name)
+		if k.Doc == "" {
+			t.Errorf("key %s lacks a doc", k.Name)
+		}
+		// An empty default must be explained: the doc says what empty means.
+		if k.Default == "" && !strings.Contains(k.Doc, "Empty") {
+			t.Errorf("key %s has an empty default that its doc does not explain", k.Name)
 		}
 		if k.Env() != "HAYATE_"+strings.ToUpper(k.Name) {
 			t.Errorf("Env() of %s = %s", k.Name, k.Env())

@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -185,6 +186,52 @@ var keys = []key{
 		doc:  "On SIGTERM/SIGINT, how long clients get to be disconnected before the process exits anyway.",
 		set:  func(c *Config, v string) string { return setDuration(&c.ShutdownTimeout, v) },
 		get:  func(c *Config) string { return formatDuration(c.ShutdownTimeout) },
+	},
+	{
+		name: "api_cors_origin",
+		def:  "",
+		doc:  "Origin (`scheme://host[:port]`, no path) sent in the HTTP API's CORS headers, for browser tools such as sora-devtools. Empty sends no CORS header. Not for production.",
+		set: func(c *Config, v string) string {
+			if v == "" {
+				c.APICORSOrigin = ""
+				return ""
+			}
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+				return quoteShort(v) + " is not an origin (scheme://host[:port])"
+			}
+			c.APICORSOrigin = u.Scheme + "://" + u.Host
+			return ""
+		},
+		get: func(c *Config) string { return c.APICORSOrigin },
+	},
+	{
+		name: "api_max_body_size",
+		def:  "1048576",
+		doc:  "Largest HTTP API request body accepted, in bytes (1024-1073741824); a larger one gets 413.",
+		set: func(c *Config, v string) string {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1024 || n > 1<<30 {
+				return quoteShort(v) + " is not a size in bytes (1024-1073741824)"
+			}
+			c.APIMaxBodySize = n
+			return ""
+		},
+		get: func(c *Config) string { return strconv.Itoa(c.APIMaxBodySize) },
+	},
+	{
+		name: "api_loopback_address_only",
+		def:  "false",
+		doc:  "Answer HTTP API requests only from loopback addresses (others get 403), as Sora's key of the same name; recommended in production when the API is not behind a proxy.",
+		set:  func(c *Config, v string) string { return setBool(&c.APILoopbackAddressOnly, v) },
+		get:  func(c *Config) string { return strconv.FormatBool(c.APILoopbackAddressOnly) },
+	},
+	{
+		name: "crash_log_dir",
+		def:  "",
+		doc:  "Directory where the `GenerateCrashLog` API writes its reports. Empty means the system's temporary directory.",
+		set:  func(c *Config, v string) string { c.CrashLogDir = v; return "" },
+		get:  func(c *Config) string { return c.CrashLogDir },
 	},
 	{
 		name: "sdk_dir",

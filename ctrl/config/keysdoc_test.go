@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -18,7 +19,11 @@ func keysDoc() []byte {
 	b.WriteString("<!-- Generated from ctrl/config/keys.go by `go test ./ctrl/config -run TestKeysDoc -update`. Do not edit. -->\n\n")
 	b.WriteString("| key | environment | default | meaning |\n|---|---|---|---|\n")
 	for _, k := range Keys() {
-		fmt.Fprintf(&b, "| `%s` | `%s` | `%s` | %s |\n", k.Name, k.Env(), k.Default, strings.ReplaceAll(k.Doc, "|", `\|`))
+		def := "`" + k.Default + "`"
+		if k.Default == "" {
+			def = "(empty)"
+		}
+		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s |\n", k.Name, k.Env(), def, strings.ReplaceAll(k.Doc, "|", `\|`))
 	}
 	return b.Bytes()
 }
@@ -37,5 +42,27 @@ func TestKeysDoc(t *testing.T) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("keys.md is out of date with the key table; regenerate it with: go test ./ctrl/config -run TestKeysDoc -update\n got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestReadmeHasEveryKey keeps the README's configuration table (between the
+// <!-- keys --> markers) identical to keys.md.
+func TestReadmeHasEveryKey(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := os.ReadFile("keys.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table []string
+	for _, l := range strings.Split(string(keys), "\n") {
+		if strings.HasPrefix(l, "|") {
+			table = append(table, l)
+		}
+	}
+	if !strings.Contains(string(readme), strings.Join(table, "\n")) {
+		t.Fatal("README.md's configuration table differs from ctrl/config/keys.md: paste keys.md's table between the <!-- keys --> markers")
 	}
 }

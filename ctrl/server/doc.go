@@ -23,7 +23,7 @@
 // # Listeners
 //
 //	signaling_port  /signaling (WebSocket) and / (try-it page, /sdk/ files)
-//	api_port        the HTTP API; a placeholder for now (see apiPlaceholder)
+//	api_port        the HTTP API (ctrl/api) over the signaling server's room registry
 //	media_port      UDP, owned by the dataplane
 //	admin_port      /healthz, /metrics, /debug/pprof/ on admin_address
 //

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,12 +9,12 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hayate-sfu/hayate/ctrl/api"
 	"github.com/hayate-sfu/hayate/ctrl/config"
 	"github.com/hayate-sfu/hayate/ctrl/obs"
 	"github.com/hayate-sfu/hayate/ctrl/signaling"
@@ -109,6 +108,9 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		return nil, fmt.Errorf("server: media plane: %w", err)
 	}
 	undo = append(undo, func() { s.plane.Close() })
+	if err := obs.RegisterPlane(s.reg, s.plane.Counters()); err != nil {
+		return nil, fmt.Errorf("server: media metrics: %w", err)
+	}
 
 	s.sig, err = signaling.New(signaling.Config{
 		Plane:           s.plane,
@@ -128,7 +130,20 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	sigMux.Handle("/signaling", s.sig)
 	sigMux.Handle("/", webui.Handler(cfg.SDKDir))
 	s.sigHTTP = s.httpServer(sigMux, "signaling")
-	s.apiHTTP = s.httpServer(http.HandlerFunc(apiPlaceholder), "api")
+	apiHandler, err := api.New(api.Config{
+		Rooms:        s.sig.Rooms(),
+		Logger:       log.With("component", "api"),
+		Registerer:   s.reg,
+		Version:      Version,
+		CORSOrigin:   cfg.APICORSOrigin,
+		LoopbackOnly: cfg.APILoopbackAddressOnly,
+		MaxBodyBytes: int64(cfg.APIMaxBodySize),
+		CrashLogDir:  cfg.CrashLogDir,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: API: %w", err)
+	}
+	s.apiHTTP = s.httpServer(apiHandler, "api")
 
 	s.serve("signaling", func() error { return s.sigHTTP.Serve(s.sigLn) })
 	s.serve("api", func() error { return s.apiHTTP.Serve(s.apiLn) })
@@ -258,33 +273,4 @@ func (s *Server) shutdown(ctx context.Context) error {
 		s.log.Info("shut down", "took", time.Since(start))
 	}
 	return err
-}
-
-// apiPlaceholder answers api_port until the HTTP API exists (a later
-// issue): every operation is refused as Sora refuses an unknown one, with
-// 400 and {"error_type": "UNKNOWN-TARGET", "error_reason": "…"}, so clients
-// such as sora_exporter get JSON rather than a connection error. Other
-// paths are 404 and other methods 405, both with the same JSON shape.
-func apiPlaceholder(w http.ResponseWriter, r *http.Request) {
-	switch {
-	case r.URL.Path != "/":
-		apiError(w, http.StatusNotFound, "NOT-FOUND", "the API is served at POST /, not "+r.URL.Path)
-	case r.Method != http.MethodPost:
-		w.Header().Set("Allow", http.MethodPost)
-		apiError(w, http.StatusMethodNotAllowed, "METHOD-NOT-ALLOWED", "the API accepts POST only, not "+r.Method)
-	case r.Header.Get("x-sora-target") == "":
-		apiError(w, http.StatusBadRequest, "UNKNOWN-TARGET", "the x-sora-target header is missing")
-	default:
-		apiError(w, http.StatusBadRequest, "UNKNOWN-TARGET",
-			"x-sora-target "+strconv.Quote(r.Header.Get("x-sora-target"))+" is not supported by this Hayate version")
-	}
-}
-
-func apiError(w http.ResponseWriter, status int, errorType, reason string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(struct {
-		ErrorType   string `json:"error_type"`
-		ErrorReason string `json:"error_reason"`
-	}{errorType, reason})
 }

@@ -1,0 +1,157 @@
+// Package api serves Sora's HTTP API on api_port: POST / with the
+// operation in the x-sora-target header ("Sora_YYYYMMDD.Operation"; the
+// header name is case-insensitive) and a JSON object as the body (empty for
+// operations without keys). The operations act on the live connections of a
+// room.Registry. The seed document (shared/seed/experimental-api.ja.txt) is
+// authoritative for the operations it lists; spec/api.md for the others.
+//
+// # Model
+//
+// A dispatch table maps each target to a handler taking a typed request.
+// The request decodes itself from the body's top-level members, naming the
+// first key that is missing, of the wrong JSON type or out of range;
+// unknown keys are ignored, null counts as absent. API.Call is the whole
+// operation without HTTP (target and body in, status and JSON out), which
+// the golden and fuzz tests drive; ServeHTTP adds the transport rules.
+//
+// # Responses
+//
+// 200 with a JSON value; every other status carries
+//
+//	{"error_reason": {…, "message": "…"}, "error_type": "UPPER-KEBAB-CASE"}
+//
+// where error_reason is an object, as in the seed document's NODE-IS-ALIVE
+// example: the request values the error is about (channel_id,
+// connection_id, client_id, key, target, method, path, limit) and a message
+// for people. Every response is application/json and compact. With
+// Config.CORSOrigin set (api_cors_origin) every response, errors included,
+// carries access-control-allow-origin: <origin>,
+// access-control-allow-methods: POST, OPTIONS,
+// access-control-allow-headers: Origin, X-Requested-With, Content-Type,
+// Accept, x-sora-target and access-control-max-age: 1000, as Sora sends
+// them.
+//
+//	status  error_type            when
+//	204     -                     OPTIONS (CORS preflight): Allow: POST, OPTIONS, no body
+//	400     INVALID-JSON          the body is not a JSON object, not UTF-8, or malformed
+//	400     MISSING-KEY           a required key is absent or null (error_reason.key)
+//	400     INVALID-TYPE          a key has the wrong JSON type (error_reason.key)
+//	400     INVALID-VALUE         a key's value is out of range: empty or over 255-byte id, unknown role or mode
+//	400     UNKNOWN-TARGET        no or an unknown x-sora-target (error_reason.target)
+//	400     NO-VIDEO-TRACK        RequestKeyFrame on a connection that publishes no video
+//	403     FORBIDDEN             Config.LoopbackOnly (api_loopback_address_only) and a non-loopback client
+//	404     CHANNEL-NOT-FOUND     the channel has no connection
+//	404     CONNECTION-NOT-FOUND  no such connection in that channel
+//	404     CLIENT-NOT-FOUND      no connection with that client_id in that channel
+//	404     NOT-FOUND             a path other than /
+//	405     METHOD-NOT-ALLOWED    a method other than POST and OPTIONS
+//	413     BODY-TOO-LARGE        the body exceeds Config.MaxBodyBytes (error_reason.limit)
+//	500     INTERNAL-ERROR        a server fault (logged)
+//	501     NOT-IMPLEMENTED       a known operation this server cannot do yet (table below)
+//
+// # Operations
+//
+//	target                                            keys (? optional)                                    result
+//	Sora_20201013.ListChannels                        local?                                               [{channel_id, multistream, spotlight}]
+//	Sora_20201013.ListConnections                     -                                                    [Connection]
+//	Sora_20201013.ListChannelConnections              channel_id                                           [Connection]
+//	Sora_20151104.DisconnectChannel                   channel_id, reason?                                  {channel_id}
+//	Sora_20151104.DisconnectClient                    channel_id, client_id, reason?                       {channel_id, client_id}
+//	Sora_20151104.DisconnectConnection                channel_id, connection_id, reason?                   {channel_id, connection_id}
+//	Sora_20201120.DisconnectChannelByRole             channel_id, role                                     {channel_id, role}
+//	Sora_20241218.RequestKeyFrame                     channel_id, connection_id                            {channel_id, connection_id}
+//	Sora_20160711.PushChannel                         channel_id, data                                     {data, type: "push"}
+//	Sora_20160711.PushClient                          channel_id, client_id, data                          {data, type: "push"}
+//	Sora_20160711.PushConnection                      channel_id, connection_id, data                      {data, type: "push"}
+//	Sora_20201120.PushChannelByRole                   channel_id, role, data                               {data, type: "push"}
+//	Sora_20211215.ChangeMode                          mode                                                 {mode}
+//	Sora_20211215.GetMode                             -                                                    {mode}
+//	Sora_20201124.ListSignalingNotifyMetadata         channel_id                                           [{client_id, bundle_id, connection_id, metadata}]
+//	Sora_20201124.GetSignalingNotifyMetadata          channel_id, connection_id                            metadata
+//	Sora_20201124.PutSignalingNotifyMetadata          channel_id, connection_id, metadata, push?           metadata after
+//	Sora_20201124.DeleteSignalingNotifyMetadata       channel_id, connection_id, push?                     metadata before
+//	Sora_20201124.PutSignalingNotifyMetadataItem      channel_id, connection_id, key, value, push?         metadata after
+//	Sora_20201124.DeleteSignalingNotifyMetadataItem   channel_id, connection_id, key, push?                metadata after
+//	Sora_20171010.GetStatsReport                      -                                                    node counters
+//	Sora_20171101.GetStatsAllConnections              -                                                    [connection counters]
+//	Sora_20170529.GetStatsConnection                  channel_id, connection_id                            connection counters
+//	Sora_20170529.GetStatsClient                      channel_id, client_id                                [connection counters]
+//	Sora_20171218.GetLicense                          -                                                    {expired_at, max_connections, product_name, serial_code, type}
+//	Sora_20221221.GenerateCrashLog                    info?                                                {path}
+//
+// A Connection is {audio, bundle_id, channel_id, client_id, connection_id,
+// created_time, multistream, role, session_id, simulcast, spotlight, video}
+// with audio and video false or {codec_type, bit_rate?}; created_time is
+// when the connect was admitted (Unix seconds). Connections are listed in
+// channel-id order, then join order; they include connections whose
+// transport is not up yet.
+//
+// Disconnect* close each connection's WebSocket with 1000 DISCONNECTED-API;
+// it leaves its channel and the others get connection.destroyed. The
+// optional reason object is checked (it must be an object) and otherwise
+// unused until event webhooks exist. Push* queue {"type":"push","data":…}
+// on each addressed connection's signaling channel. The *ByRole operations
+// answer 200 when the channel exists and nobody has the role. ChangeMode
+// affects only later connects: block_new_session refuses a connect to a
+// channel without connections, block_new_connection every connect, both
+// with the WebSocket close room.CloseModeBlocked (4503) and the reason
+// "MODE-BLOCKED: <mode>". RequestKeyFrame sends a PLI for each video track
+// the connection publishes.
+//
+// The signaling notify metadata ext is an object per connection, {} until
+// set, dropped when the connection leaves. With push: true each change is
+// pushed to every connection of the channel as
+// {"type":"push","data":{"action":A,"connection_id":…,…,"type":"signaling_notify_metadata_ext"}}
+// where A and the other members are: PutMetadataItem (key, value) as in the
+// seed document; DeleteMetadataItem (key); PutMetadata (metadata, the new
+// object); DeleteMetadata (metadata: {}).
+//
+// GetStatsReport counts connections and sessions since start (created =
+// transport up and answer applied; failed = refused by the mode or gone
+// before created), durations (total and average from created to left or
+// now), setup time (connect to created), SRTP/SRTCP packets and bytes in
+// (authenticated, so received = decrypted) and out over every transport,
+// and connections by sora_client type. Webhook and TURN counters are 0
+// (Hayate has neither yet). Not reported yet: total_connection_updated, the
+// SCTP counters, total_sent_srtp_sfu_delay_us, error, erlang_vm; cluster
+// has no meaning without a cluster. The per-connection counters are
+// {bundle_id, channel_id, client_id, connection_id, created_time, role,
+// session_id, total_received_nack, total_received_pli, total_received_srtp,
+// total_received_srtp_byte_size, total_retransmitted_srtp, total_sent_srtp,
+// total_sent_srtp_byte_size}.
+//
+// # Not implemented yet (501 NOT-IMPLEMENTED)
+//
+//	operations                                                                  needs
+//	Sora_20221221.InitCluster, Sora_20211215.JoinCluster, RegisterClusterNode,   the cluster
+//	  ListClusterNodes, ListClusterChannels, Sora_20220629.PurgeClusterNode
+//	Sora_20170814.StartForwardingRtp, StopForwardingRtp                          RTP forwarding in the media plane
+//	Sora_20200401.PauseRtpStream, ResumeRtpStream, ListPauseRtpStreams           per-receiver pause in forward
+//	Sora_20211215.ListUserAgentStats, ListChannelUserAgentStats,                 collecting pong.stats / DataChannel stats
+//	  GetUserAgentStats
+//	Sora_20221221.StartAudioStreaming, StopAudioStreaming,                       audio streaming
+//	  SubscribeAudioStreamingResultPush, UnsubscribeAudioStreamingResultPush,
+//	  Sora_20230628.ListAudioStreamingResultPushState
+//	Sora_20190327.ChangeUpstreamVideoBitRate                                     a publisher bitrate cap in the media plane
+//	Sora_20200807.FocusSpotlight, FocusSpotlightFixed, UnfocusSpotlight,         spotlight
+//	  ChangeSpotlightNumber, Sora_20211215.RequestSpotlightRid,
+//	  ResetSpotlightRid, BatchRequestSpotlightRid
+//	Sora_20251217.RequestSimulcastRid, Sora_20201005.RequestRtpStream,           simulcast layer choice by API
+//	  ResetRtpStream
+//	Sora_20230628.*ForwardingFilter(s) (7 operations)                            forwarding filters
+//	Sora_20230628.TerminateSession, Sora_20231220.GetSession, ListSessions       session operations
+//	Sora_20231220.StartRecording, StopRecording                                  recording
+//	Sora_20211215.ListRtcStats, ListChannelRtcStats, GetRtcStats                 collecting RTC stats
+//	Sora_20171218.UpdateLicense                                                  (Hayate has no license file)
+//
+// Targets lists the dispatch table (hayate ctl uses it to complete an
+// operation name with its date).
+//
+// # Concurrency
+//
+// API methods may be called from any goroutine; the API keeps no state of
+// its own beyond its Config and metric. Each operation takes the registry's
+// locks only inside room calls, so operations on different channels run in
+// parallel, and an operation sees a channel as of the moment it reads it
+// (a connection that leaves meanwhile is skipped, or answers 404).
+package api

@@ -1,0 +1,174 @@
+package api
+
+import (
+	"slices"
+	"strings"
+)
+
+// operation is one entry of the dispatch table: a handler, or the reason it
+// is not implemented yet.
+type operation struct {
+	target  string
+	run     func(a *API, b body) (any, *Error)
+	missing string // why it is not implemented; "" when it is
+}
+
+// op makes an operation whose handler takes a typed request R, decoded from
+// the body before the handler runs.
+func op[R any, PR interface {
+	*R
+	decoder
+}](target string, h func(a *API, req *R) (any, *Error)) operation {
+	return operation{target: target, run: func(a *API, b body) (any, *Error) {
+		var req R
+		if e := PR(&req).decode(b); e != nil {
+			return nil, e
+		}
+		return h(a, &req)
+	}}
+}
+
+func todo(target, why string) operation { return operation{target: target, missing: why} }
+
+// Why operations are not implemented yet (the package doc has the table).
+const (
+	needCluster          = "clustering is not built yet"
+	needRTPForwarding    = "RTP forwarding to a plain RTP receiver needs a media-plane feature that is not built yet"
+	needPause            = "pausing one sender's video for one receiver needs a media-plane feature that is not built yet"
+	needUserAgentStats   = "the server does not collect the clients' pong/DataChannel stats yet"
+	needAudioStreaming   = "audio streaming needs a media-plane feature that is not built yet"
+	needBitrateCap       = "capping a publisher's bitrate needs a media-plane feature that is not built yet"
+	needSpotlight        = "spotlight is not built yet"
+	needSimulcastControl = "choosing simulcast layers by API is not built yet"
+	needForwardingFilter = "forwarding filters are not built yet"
+	needSessions         = "session operations are not built yet"
+	needRecording        = "recording is not built in Hayate"
+	needRTCStats         = "the server does not collect the clients' RTC stats yet"
+	needLicenseUpdate    = "Hayate has no license: its limits are configuration"
+)
+
+var operationList = []operation{
+	// Channels and connections (spec/api.md §2.1).
+	op("Sora_20201013.ListChannels", (*API).listChannels),
+	op("Sora_20201013.ListConnections", (*API).listConnections),
+	op("Sora_20201013.ListChannelConnections", (*API).listChannelConnections),
+	op("Sora_20151104.DisconnectChannel", (*API).disconnectChannel),
+	op("Sora_20151104.DisconnectClient", (*API).disconnectClient),
+	op("Sora_20151104.DisconnectConnection", (*API).disconnectConnection),
+	op("Sora_20201120.DisconnectChannelByRole", (*API).disconnectChannelByRole),
+	op("Sora_20241218.RequestKeyFrame", (*API).requestKeyFrame),
+	// Push (§2.2).
+	op("Sora_20160711.PushChannel", (*API).pushChannel),
+	op("Sora_20160711.PushClient", (*API).pushClient),
+	op("Sora_20160711.PushConnection", (*API).pushConnection),
+	op("Sora_20201120.PushChannelByRole", (*API).pushChannelByRole),
+	// Mode (§2.9).
+	op("Sora_20211215.ChangeMode", (*API).changeMode),
+	op("Sora_20211215.GetMode", (*API).getMode),
+	// Signaling notify metadata ext (§2.8).
+	op("Sora_20201124.ListSignalingNotifyMetadata", (*API).listMetadata),
+	op("Sora_20201124.GetSignalingNotifyMetadata", (*API).getMetadata),
+	op("Sora_20201124.PutSignalingNotifyMetadata", (*API).putMetadata),
+	op("Sora_20201124.DeleteSignalingNotifyMetadata", (*API).deleteMetadata),
+	op("Sora_20201124.PutSignalingNotifyMetadataItem", (*API).putMetadataItem),
+	op("Sora_20201124.DeleteSignalingNotifyMetadataItem", (*API).deleteMetadataItem),
+	// Stats (§2.3, §3).
+	op("Sora_20171010.GetStatsReport", (*API).getStatsReport),
+	op("Sora_20171101.GetStatsAllConnections", (*API).getStatsAllConnections),
+	op("Sora_20170529.GetStatsConnection", (*API).getStatsConnection),
+	op("Sora_20170529.GetStatsClient", (*API).getStatsClient),
+	// License and verification (§2.11, seed).
+	op("Sora_20171218.GetLicense", (*API).getLicense),
+	op("Sora_20221221.GenerateCrashLog", (*API).generateCrashLog),
+
+	// Not implemented yet: each answers 501 NOT-IMPLEMENTED naming why.
+	todo("Sora_20221221.InitCluster", needCluster),
+	todo("Sora_20211215.JoinCluster", needCluster),
+	todo("Sora_20211215.RegisterClusterNode", needCluster),
+	todo("Sora_20211215.ListClusterNodes", needCluster),
+	todo("Sora_20211215.ListClusterChannels", needCluster),
+	todo("Sora_20220629.PurgeClusterNode", needCluster),
+	todo("Sora_20170814.StartForwardingRtp", needRTPForwarding),
+	todo("Sora_20170814.StopForwardingRtp", needRTPForwarding),
+	todo("Sora_20200401.PauseRtpStream", needPause),
+	todo("Sora_20200401.ResumeRtpStream", needPause),
+	todo("Sora_20200401.ListPauseRtpStreams", needPause),
+	todo("Sora_20211215.ListUserAgentStats", needUserAgentStats),
+	todo("Sora_20211215.ListChannelUserAgentStats", needUserAgentStats),
+	todo("Sora_20211215.GetUserAgentStats", needUserAgentStats),
+	todo("Sora_20221221.StartAudioStreaming", needAudioStreaming),
+	todo("Sora_20221221.StopAudioStreaming", needAudioStreaming),
+	todo("Sora_20221221.SubscribeAudioStreamingResultPush", needAudioStreaming),
+	todo("Sora_20221221.UnsubscribeAudioStreamingResultPush", needAudioStreaming),
+	todo("Sora_20230628.ListAudioStreamingResultPushState", needAudioStreaming),
+	todo("Sora_20190327.ChangeUpstreamVideoBitRate", needBitrateCap),
+	todo("Sora_20200807.FocusSpotlight", needSpotlight),
+	todo("Sora_20200807.FocusSpotlightFixed", needSpotlight),
+	todo("Sora_20200807.UnfocusSpotlight", needSpotlight),
+	todo("Sora_20200807.ChangeSpotlightNumber", needSpotlight),
+	todo("Sora_20211215.RequestSpotlightRid", needSpotlight),
+	todo("Sora_20211215.ResetSpotlightRid", needSpotlight),
+	todo("Sora_20211215.BatchRequestSpotlightRid", needSpotlight),
+	todo("Sora_20251217.RequestSimulcastRid", needSimulcastControl),
+	todo("Sora_20201005.RequestRtpStream", needSimulcastControl),
+	todo("Sora_20201005.ResetRtpStream", needSimulcastControl),
+	todo("Sora_20230628.ListForwardingFilters", needForwardingFilter),
+	todo("Sora_20230628.CreateChannelForwardingFilter", needForwardingFilter),
+	todo("Sora_20230628.UpdateChannelForwardingFilter", needForwardingFilter),
+	todo("Sora_20230628.DeleteChannelForwardingFilter", needForwardingFilter),
+	todo("Sora_20230628.CreateConnectionForwardingFilter", needForwardingFilter),
+	todo("Sora_20230628.UpdateConnectionForwardingFilter", needForwardingFilter),
+	todo("Sora_20230628.DeleteConnectionForwardingFilter", needForwardingFilter),
+	todo("Sora_20230628.TerminateSession", needSessions),
+	todo("Sora_20231220.GetSession", needSessions),
+	todo("Sora_20231220.ListSessions", needSessions),
+	todo("Sora_20231220.StartRecording", needRecording),
+	todo("Sora_20231220.StopRecording", needRecording),
+	todo("Sora_20211215.ListRtcStats", needRTCStats),
+	todo("Sora_20211215.ListChannelRtcStats", needRTCStats),
+	todo("Sora_20211215.GetRtcStats", needRTCStats),
+	todo("Sora_20171218.UpdateLicense", needLicenseUpdate),
+}
+
+// operations is the dispatch table: x-sora-target → operation.
+var operations = func() map[string]operation {
+	m := make(map[string]operation, len(operationList))
+	for _, o := range operationList {
+		if _, dup := m[o.target]; dup {
+			panic("api: duplicate target " + o.target)
+		}
+		m[o.target] = o
+	}
+	return m
+}()
+
+// Target describes one x-sora-target of the dispatch table.
+type Target struct {
+	// Name is the full target, "Sora_YYYYMMDD.Operation".
+	Name string
+	// Implemented is false for targets that answer 501 NOT-IMPLEMENTED;
+	// Missing then says why.
+	Implemented bool
+	Missing     string
+}
+
+// Operation is the part of Name after the date: "ListChannels".
+func (t Target) Operation() string {
+	_, op, _ := strings.Cut(t.Name, ".")
+	return op
+}
+
+// Targets lists every target the server knows, sorted by operation name.
+func Targets() []Target {
+	out := make([]Target, 0, len(operationList))
+	for _, o := range operationList {
+		out = append(out, Target{Name: o.target, Implemented: o.missing == "", Missing: o.missing})
+	}
+	slices.SortFunc(out, func(a, b Target) int {
+		if c := strings.Compare(a.Operation(), b.Operation()); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out
+}
