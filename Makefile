@@ -45,3 +45,24 @@ verify: ## gofmt, go vet, go mod tidy check
 	$(GO) mod tidy -diff
 
 .PHONY: help build sdk run test unit e2e bench fuzz verify
+
+LOAD_DURATION ?= 5s
+
+bench-compare: ## build hayate and the pion baseline (temp dir), run the standard load set against both, print one line per run
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(GO) build -o "$$tmp/hayate" ./cmd/hayate && \
+	$(GO) build -o "$$tmp/baseline" ./bench/baseline/cmd/baseline && \
+	"$$tmp/hayate" load --scenario standard --gso both --duration $(LOAD_DURATION) \
+	  --server-bin "$$tmp/hayate" --baseline-bin "$$tmp/baseline"
+
+profile: ## CPU and allocation profiles of hayate under the fanout 50 load, saved in a temp dir, with pprof -top of each
+	@tmp=$$(mktemp -d) && \
+	$(GO) build -o "$$tmp/hayate" ./cmd/hayate && \
+	"$$tmp/hayate" load --scenario fanout --subs 50 --duration 11s --baseline=false \
+	  --server-bin "$$tmp/hayate" --profile-dir "$$tmp" && \
+	echo "== CPU profile: $$tmp/hayate-cpu.pprof" && \
+	$(GO) tool pprof -top "$$tmp/hayate" "$$tmp/hayate-cpu.pprof" 2>/dev/null | head -45 && \
+	echo "== allocation profile (objects): $$tmp/hayate-allocs.pprof" && \
+	$(GO) tool pprof -top -sample_index=alloc_objects "$$tmp/hayate" "$$tmp/hayate-allocs.pprof" 2>/dev/null | head -30
+
+.PHONY: bench-compare profile

@@ -73,6 +73,8 @@ type Client struct {
 	closeOnce    sync.Once
 	connOnce     sync.Once
 	createdOnce  sync.Once
+
+	dc dataChannels // the channels the server opens (datachannel.go)
 }
 
 // Connect opens the WebSocket, runs the offer/answer exchange and returns once
@@ -103,7 +105,6 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		created:      make(chan struct{}),
 		eventsSignal: make(chan struct{}),
 	}
-	c.life, c.cancel = context.WithCancel(context.Background())
 	if cfg.sends() {
 		for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
 			if (kind == webrtc.RTPCodecTypeAudio && !cfg.Audio) || (kind == webrtc.RTPCodecTypeVideo && !cfg.Video) {
@@ -119,9 +120,9 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 
 	hint, err := c.throwawayOffer()
 	if err != nil {
-		c.cancel()
 		return nil, err
 	}
+	c.life, c.cancel = context.WithCancel(context.Background())
 	ws, _, err := websocket.Dial(ctx, cfg.SignalingURL, nil) //nolint:bodyclose // coder/websocket owns the body
 	if err != nil {
 		c.cancel()
@@ -224,9 +225,6 @@ func (c *Client) sendRaw(ctx context.Context, b []byte) error {
 	return nil
 }
 
-// SendRaw writes one text frame as is (tests use it for malformed input).
-func (c *Client) SendRaw(ctx context.Context, b []byte) error { return c.sendRaw(ctx, b) }
-
 // setFatal records the first error that ends the connection and closes the
 // WebSocket so Connect and Disconnect stop waiting.
 func (c *Client) setFatal(err error) {
@@ -267,8 +265,10 @@ func (c *Client) PeerConnection() *webrtc.PeerConnection {
 }
 
 // LocalTrack is the local upstream track of kind (nil when the role or
-// Config.Audio/Video give none). Write RTP to it with WriteRTP; SSRC and
-// payload type are set by pion to the negotiated values.
+// Config.Audio/Video give none). Write RTP to it with WriteRTP: pion sets
+// SSRC and payload type to the negotiated values, but the header's Version
+// must be 2 (pion sends it as given). Packets written before the connection
+// is up are dropped.
 func (c *Client) LocalTrack(kind webrtc.RTPCodecType) *webrtc.TrackLocalStaticRTP {
 	return c.local[kind]
 }
@@ -449,6 +449,7 @@ func (c *Client) handleOffer(m message, raw json.RawMessage) error {
 		case <-c.life.Done():
 		}
 	})
+	c.watchDataChannels(pc, raw)
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP}); err != nil {
 		return fmt.Errorf("%w: applying the offer: %w", ErrProtocol, err)
 	}

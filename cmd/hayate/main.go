@@ -3,6 +3,8 @@
 //	hayate                     run with the built-in defaults
 //	hayate --config FILE       run with FILE (sora.conf style) over the defaults
 //	hayate --version | --help
+//	hayate load …              the load generator (hayate load --help)
+//	hayate ctl …               call the HTTP API (hayate ctl --help)
 //
 // Every key can also be set with HAYATE_<KEY_IN_UPPER_CASE>, which wins over
 // the file. Exit status: 0 after a clean shutdown on SIGTERM/SIGINT (a second
@@ -39,6 +41,12 @@ const (
 )
 
 func run(args, environ []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "load" {
+		return runLoad(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "ctl" {
+		return runCtl(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("hayate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "read settings from `FILE` (sora.conf style: key = value)")

@@ -227,7 +227,7 @@ func TestUsageAndConfigErrors(t *testing.T) {
 		{name: "help", args: []string{"--help"}, code: 0, stdout: "--config FILE"},
 		{name: "help lists keys", args: []string{"-h"}, code: 0, stdout: "signaling_port"},
 		{name: "unknown flag", args: []string{"--verbose"}, code: 2, stderr: "flag provided but not defined: -verbose"},
-		{name: "subcommand", args: []string{"ctl"}, code: 2, stderr: `hayate: unknown subcommand "ctl"`},
+		{name: "subcommand", args: []string{"frobnicate"}, code: 2, stderr: `hayate: unknown subcommand "frobnicate"`},
 		{name: "bad env", env: []string{"HAYATE_API_PORT=abc"}, code: 2,
 			stderr: `hayate: config: HAYATE_API_PORT: "abc" is not a port (1-65535)` + "\n"},
 		{name: "every error reported", env: []string{"HAYATE_API_PORT=abc", "HAYATE_LOG_LEVL=debug"}, code: 2,

@@ -42,6 +42,14 @@ type AnswerSection struct {
 	FIDGroups [][2]uint32
 	// CNAME is the cname of the first a=ssrc line that has one.
 	CNAME string
+	// SCTPPort is an application section's a=sctp-port (0 when absent).
+	SCTPPort int
+	// MaxMessageSize is an application section's a=max-message-size: the
+	// largest DataChannel message the client accepts. 0 when the line is
+	// absent (RFC 8841 §6: then assume 65536) or says 0 (no limit).
+	MaxMessageSize uint32
+	// HasMaxMessageSize tells a=max-message-size:0 (no limit) from no line.
+	HasMaxMessageSize bool
 }
 
 // Extension is one a=extmap line.
@@ -78,6 +86,27 @@ func (a *Answer) TransportCC() bool {
 		}
 	}
 	return false
+}
+
+// Application returns the answer's m=application section (DataChannels),
+// if it has one.
+func (a *Answer) Application() (*AnswerSection, bool) {
+	for i := range a.Sections {
+		if a.Sections[i].Kind == "application" {
+			return &a.Sections[i], true
+		}
+	}
+	return nil, false
+}
+
+// PeerMaxMessageSize is the largest DataChannel message the client accepts
+// by its answer: a=max-message-size, 65536 when the line is absent
+// (RFC 8841 §6), and 0 when it says 0 (no limit).
+func (s *AnswerSection) PeerMaxMessageSize() uint32 {
+	if !s.HasMaxMessageSize {
+		return 65536
+	}
+	return s.MaxMessageSize
 }
 
 // ExtensionID returns the id the section kept for uri, 0 when it has none.
@@ -285,6 +314,27 @@ func parseSection(index int, md *sdp.MediaDescription) (AnswerSection, error) {
 				return s, fmt.Errorf("%w: %s: ssrc-group %q", ErrInvalidAnswer, where, at.Value)
 			}
 			s.FIDGroups = append(s.FIDGroups, [2]uint32{uint32(a), uint32(b)})
+		case "sctp-port":
+			if s.Kind != "application" {
+				continue
+			}
+			p, err := strconv.ParseUint(strings.TrimSpace(at.Value), 10, 16)
+			if err != nil {
+				return s, fmt.Errorf("%w: %s: sctp-port %q", ErrInvalidAnswer, where, at.Value)
+			}
+			s.SCTPPort = int(p)
+		case "max-message-size":
+			if s.Kind != "application" {
+				continue
+			}
+			v, err := strconv.ParseUint(strings.TrimSpace(at.Value), 10, 64)
+			if err != nil {
+				return s, fmt.Errorf("%w: %s: max-message-size %q", ErrInvalidAnswer, where, at.Value)
+			}
+			if v > 1<<32-1 {
+				v = 1<<32 - 1 // larger than anything the server sends
+			}
+			s.MaxMessageSize, s.HasMaxMessageSize = uint32(v), true
 		}
 	}
 	if dirs > 1 {

@@ -160,6 +160,90 @@ func TestParseAnswerErrors(t *testing.T) {
 	}
 }
 
+// The fixtures answer_chrome_messaging_only.sdp and
+// answer_chrome_sendrecv_datachannel.sdp are the answers of the Chromium
+// the browser tests run (148, Debian package) to the golden offers of the
+// same name; the sendrecv one with an audio and a canvas track on the two
+// recvonly transceivers.
+func TestParseAnswerChromeDataChannel(t *testing.T) {
+	for _, tc := range []struct {
+		file, appMid string
+		sections     int
+	}{
+		{"answer_chrome_messaging_only.sdp", "0", 1},
+		{"answer_chrome_sendrecv_datachannel.sdp", "2", 3},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			a, err := ParseAnswer(readFixture(t, tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(a.Sections) != tc.sections || a.ICEUfrag == "" || a.Setup != "active" {
+				t.Fatalf("answer %+v", a)
+			}
+			app, ok := a.Application()
+			if !ok || app.Mid != tc.appMid || app.Rejected {
+				t.Fatalf("application section %+v, %v", app, ok)
+			}
+			if app.SCTPPort != 5000 || app.PeerMaxMessageSize() != 262144 {
+				t.Errorf("sctp-port %d max-message-size %d", app.SCTPPort, app.PeerMaxMessageSize())
+			}
+			if len(app.PayloadTypes) != 0 || len(app.SSRCs) != 0 {
+				t.Errorf("application section with RTP: %+v", app)
+			}
+		})
+	}
+}
+
+func TestParseAnswerApplicationVariants(t *testing.T) {
+	base := readFixture(t, "answer_chrome_messaging_only.sdp")
+	cases := []struct {
+		name     string
+		edit     func(string) string
+		rejected bool
+		mms      uint32
+		err      string
+	}{
+		{"no max-message-size", func(s string) string { return strings.Replace(s, "a=max-message-size:262144\r\n", "", 1) }, false, 65536, ""},
+		{"max-message-size 0 (no limit)", func(s string) string { return strings.Replace(s, "max-message-size:262144", "max-message-size:0", 1) }, false, 0, ""},
+		{"huge max-message-size", func(s string) string {
+			return strings.Replace(s, "max-message-size:262144", "max-message-size:99999999999", 1)
+		}, false, 1<<32 - 1, ""},
+		{"the only section rejected", func(s string) string {
+			return strings.Replace(strings.Replace(s, "m=application 9", "m=application 0", 1), "a=group:BUNDLE 0\r\n", "", 1)
+		}, true, 65536, "no a=ice-ufrag"},
+		{"bad max-message-size", func(s string) string { return strings.Replace(s, "max-message-size:262144", "max-message-size:big", 1) }, false, 0, "max-message-size \"big\""},
+		{"bad sctp-port", func(s string) string { return strings.Replace(s, "sctp-port:5000", "sctp-port:x", 1) }, false, 0, "sctp-port \"x\""},
+	}
+	t.Run("rejected beside media", func(t *testing.T) {
+		a, err := ParseAnswer(strings.Replace(readFixture(t, "answer_chrome_sendrecv_datachannel.sdp"), "m=application 9", "m=application 0", 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if app, ok := a.Application(); !ok || !app.Rejected || app.Mid != "2" {
+			t.Errorf("application %+v", app)
+		}
+	})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := ParseAnswer(tc.edit(base))
+			if tc.err != "" {
+				if !errors.Is(err, ErrInvalidAnswer) || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want ErrInvalidAnswer naming %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			app, ok := a.Application()
+			if !ok || app.Rejected != tc.rejected || app.PeerMaxMessageSize() != tc.mms {
+				t.Errorf("application %+v (max %d), want rejected=%v max %d", app, app.PeerMaxMessageSize(), tc.rejected, tc.mms)
+			}
+		})
+	}
+}
+
 // TestBuildThenParse: an offer read back by ParseAnswer (as if it were an
 // answer, with the setup fixed) gives back the sections Build was given.
 func TestBuildThenParse(t *testing.T) {
@@ -188,7 +272,8 @@ func TestBuildThenParse(t *testing.T) {
 }
 
 func FuzzParseAnswer(f *testing.F) {
-	for _, name := range []string{"answer_chrome_sendrecv_bitrate_downstream.sdp", "answer_chrome_simulcast_sendonly.sdp"} {
+	for _, name := range []string{"answer_chrome_sendrecv_bitrate_downstream.sdp", "answer_chrome_simulcast_sendonly.sdp",
+		"answer_chrome_messaging_only.sdp", "answer_chrome_sendrecv_datachannel.sdp"} {
 		f.Add(readFixture(f, name))
 	}
 	f.Add(minimalAnswer)

@@ -11,9 +11,17 @@
 // payload types come from dataplane.Codecs and the extension ids are the
 // fixed ones of dataplane (ExtMid, ExtTransportCC, …).
 //
+// A connection that uses DataChannels has one Section with Application set:
+// the m=application section of its SCTP association (RFC 8841: UDP/DTLS/SCTP
+// webrtc-datachannel, a=sctp-port:5000, a=max-message-size). It is bundled
+// like the others; the caller places it once and later sections are
+// appended after it, so its index never changes between offers.
+//
 // ParseAnswer reads what the offer/answer exchange needs from a client's
 // answer: ICE credentials, DTLS fingerprint and setup role, and per m-section
-// the mid, direction, kept payload types and extensions, and SSRCs.
+// the mid, direction, kept payload types and extensions, and SSRCs; for the
+// application section, whether it was accepted and the client's
+// max-message-size.
 //
 // Concurrency: Build and ParseAnswer are pure functions; values of this
 // package are not shared by the package and may be used by one goroutine at

@@ -116,7 +116,21 @@ type Section struct {
 	// BitrateKbps, when > 0 on a recvonly section, caps what the client sends:
 	// b=AS (and b=TIAS for video), and opus maxaveragebitrate for audio.
 	BitrateKbps int
+
+	// Application makes this the m=application section that carries the
+	// transport's SCTP association, i.e. its DataChannels (RFC 8841). Only
+	// Mid and MaxMessageSize apply to it; Kind, Direction, Codec and the
+	// media fields must be zero. An Offer has at most one.
+	Application bool
+	// MaxMessageSize is the application section's a=max-message-size, the
+	// largest DataChannel message the server accepts (RFC 8841 §6); 0 leaves
+	// the line out, and the client then assumes 65536.
+	MaxMessageSize uint32
 }
+
+// SCTPPort is the a=sctp-port of the application section. It is the SCTP
+// port inside DTLS, not a UDP port; WebRTC endpoints use 5000 (RFC 8841 §5).
+const SCTPPort = 5000
 
 // Fixed transport parameters of every section.
 const (
@@ -154,7 +168,12 @@ func Build(o Offer) (string, error) {
 		sd.WithValueAttribute(sdp.AttrKeyGroup, "BUNDLE "+strings.Join(mids, " "))
 	}
 	for i, s := range o.Sections {
-		md := buildSection(o, s)
+		var md *sdp.MediaDescription
+		if s.Application {
+			md = buildApplication(o, s)
+		} else {
+			md = buildSection(o, s)
+		}
 		if i == 0 {
 			for j, c := range o.Candidates {
 				md.WithValueAttribute("candidate", candidateValue(c, j))
@@ -191,6 +210,7 @@ func (o Offer) validate() error {
 		}
 	}
 	seen := make(map[string]bool, len(o.Sections))
+	apps := 0
 	for i, s := range o.Sections {
 		if s.Mid == "" || len(s.Mid) > maxMidLen || !tokenChars(s.Mid) {
 			return fmt.Errorf("%w: section %d: mid %q (want 1-%d token characters)", ErrInvalidOffer, i, s.Mid, maxMidLen)
@@ -199,6 +219,19 @@ func (o Offer) validate() error {
 			return fmt.Errorf("%w: section %d: duplicate mid %q", ErrInvalidOffer, i, s.Mid)
 		}
 		seen[s.Mid] = true
+		if s.Application {
+			apps++
+			if apps > 1 {
+				return fmt.Errorf("%w: mid %s: a second application section (one SCTP association per transport)", ErrInvalidOffer, s.Mid)
+			}
+			if s.Kind != 0 || s.Direction != 0 || s.Codec != (dataplane.Codec{}) || s.SSRC != 0 || s.Simulcast || s.BitrateKbps != 0 {
+				return fmt.Errorf("%w: mid %s: an application section has no kind, direction, codec or media fields", ErrInvalidOffer, s.Mid)
+			}
+			continue
+		}
+		if s.MaxMessageSize != 0 {
+			return fmt.Errorf("%w: mid %s: max-message-size on a %v section", ErrInvalidOffer, s.Mid, s.Kind)
+		}
 		if s.Kind != dataplane.KindAudio && s.Kind != dataplane.KindVideo {
 			return fmt.Errorf("%w: mid %s: kind %v", ErrInvalidOffer, s.Mid, s.Kind)
 		}
@@ -297,6 +330,33 @@ func buildSection(o Offer, s Section) *sdp.MediaDescription {
 			md.WithValueAttribute("rid", rid+" recv")
 		}
 		md.WithValueAttribute("simulcast", "recv r0;r1;r2")
+	}
+	return md
+}
+
+// buildApplication writes the m=application section (RFC 8841 §5, as in
+// the offers Chromium accepted: sendrecv, sctp-port, max-message-size).
+func buildApplication(o Offer, s Section) *sdp.MediaDescription {
+	md := &sdp.MediaDescription{
+		MediaName: sdp.MediaName{
+			Media:   "application",
+			Port:    sdp.RangedPort{Value: defaultPort},
+			Protos:  []string{"UDP", "DTLS", "SCTP"},
+			Formats: []string{"webrtc-datachannel"},
+		},
+		ConnectionInformation: &sdp.ConnectionInformation{
+			NetworkType: "IN",
+			AddressType: "IP4",
+			Address:     &sdp.Address{Address: "0.0.0.0"},
+		},
+	}
+	md.WithValueAttribute(sdp.AttrKeyMID, s.Mid).
+		WithValueAttribute(sdp.AttrKeyConnectionSetup, "actpass").
+		WithICECredentials(o.ICEUfrag, o.ICEPwd).
+		WithPropertyAttribute(DirectionSendRecv.String()).
+		WithValueAttribute("sctp-port", strconv.Itoa(SCTPPort))
+	if s.MaxMessageSize > 0 {
+		md.WithValueAttribute("max-message-size", strconv.FormatUint(uint64(s.MaxMessageSize), 10))
 	}
 	return md
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -84,6 +85,14 @@ func TestBuildGolden(t *testing.T) {
 		{"simulcast_sendonly.sdp", []Section{
 			{Mid: "0", Kind: dataplane.KindAudio, Direction: DirectionRecvOnly, Codec: audio},
 			{Mid: "1", Kind: dataplane.KindVideo, Direction: DirectionRecvOnly, Codec: vp8, Simulcast: true},
+		}},
+		{"sendrecv_datachannel.sdp", []Section{
+			{Mid: "0", Kind: dataplane.KindAudio, Direction: DirectionRecvOnly, Codec: audio},
+			{Mid: "1", Kind: dataplane.KindVideo, Direction: DirectionRecvOnly, Codec: vp8},
+			{Mid: "2", Application: true, MaxMessageSize: 262144},
+		}},
+		{"messaging_only.sdp", []Section{
+			{Mid: "0", Application: true, MaxMessageSize: 262144},
 		}},
 	}
 	for _, tc := range cases {
@@ -243,6 +252,16 @@ func TestBuildErrors(t *testing.T) {
 		{"codec kind", func(o *Offer) { o.Sections[0].Codec = codec(t, "OPUS") }, "codec \"OPUS\""},
 		{"sendrecv", func(o *Offer) { o.Sections[0].Direction = DirectionSendRecv }, "direction sendrecv"},
 		{"sendonly without ssrc", func(o *Offer) { o.Sections[0].Direction = DirectionSendOnly }, "needs ssrc"},
+		{"two application sections", func(o *Offer) {
+			o.Sections = append(o.Sections, Section{Mid: "1", Application: true}, Section{Mid: "2", Application: true})
+		}, "second application section"},
+		{"application with a codec", func(o *Offer) {
+			o.Sections = append(o.Sections, Section{Mid: "1", Application: true, Codec: vp8})
+		}, "no kind, direction, codec"},
+		{"application with a direction", func(o *Offer) {
+			o.Sections = append(o.Sections, Section{Mid: "1", Application: true, Direction: DirectionSendOnly})
+		}, "no kind, direction, codec"},
+		{"max-message-size on video", func(o *Offer) { o.Sections[0].MaxMessageSize = 1 }, "max-message-size on a video"},
 		{"simulcast audio", func(o *Offer) {
 			o.Sections[0] = Section{Mid: "0", Kind: dataplane.KindAudio, Direction: DirectionRecvOnly, Codec: codec(t, "OPUS"), Simulcast: true}
 		}, "simulcast"},
@@ -288,5 +307,73 @@ func TestReOfferKeepsTransport(t *testing.T) {
 	start := strings.Index(first, "m=video")
 	if !strings.Contains(second, first[start:]) {
 		t.Error("the first section changed in the re-offer")
+	}
+}
+
+// TestBuildApplication checks the m=application section against RFC 8841
+// and the shape of the offers Chromium accepted: in the BUNDLE group, port
+// 9, UDP/DTLS/SCTP webrtc-datachannel, sctp-port 5000, the max-message-size
+// given, no RTP attributes; as the only section it carries the candidates.
+func TestBuildApplication(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		sections []Section
+		app      int
+	}{
+		{"after media", []Section{
+			{Mid: "0", Kind: dataplane.KindAudio, Direction: DirectionRecvOnly, Codec: codec(t, "OPUS")},
+			{Mid: "1", Application: true, MaxMessageSize: 65536},
+			{Mid: "2", Kind: dataplane.KindVideo, Direction: DirectionInactive, Codec: codec(t, "VP8")},
+		}, 1},
+		{"alone", []Section{{Mid: "0", Application: true, MaxMessageSize: 65536}}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := baseOffer()
+			o.Sections = tc.sections
+			text, err := Build(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sd sdp.SessionDescription
+			if err := sd.UnmarshalString(text); err != nil {
+				t.Fatal(err)
+			}
+			if len(sd.MediaDescriptions) != len(tc.sections) {
+				t.Fatalf("%d sections", len(sd.MediaDescriptions))
+			}
+			md := sd.MediaDescriptions[tc.app]
+			mid, _ := md.Attribute("mid")
+			if g, _ := sd.Attribute("group"); !slices.Contains(strings.Fields(g), mid) {
+				t.Errorf("group %q lacks the application mid %s", g, mid)
+			}
+			if got := md.MediaName.String(); got != "application 9 UDP/DTLS/SCTP webrtc-datachannel" {
+				t.Errorf("m-line %q", got)
+			}
+			for k, want := range map[string]string{"sctp-port": "5000", "max-message-size": "65536", "setup": "actpass", "ice-ufrag": o.ICEUfrag} {
+				if v, _ := md.Attribute(k); v != want {
+					t.Errorf("a=%s:%q, want %q", k, v, want)
+				}
+			}
+			for _, a := range md.Attributes {
+				switch a.Key {
+				case "rtpmap", "extmap", "rtcp-mux", "rtcp-fb", "msid", "ssrc":
+					t.Errorf("application section has a=%s", a.Key)
+				}
+			}
+			_, hasCand := md.Attribute("candidate")
+			if hasCand != (tc.app == 0) {
+				t.Errorf("candidates in the application section: %v (want only when it comes first)", hasCand)
+			}
+		})
+	}
+	// max-message-size 0: the line is left out.
+	o := baseOffer()
+	o.Sections = []Section{{Mid: "0", Application: true}}
+	text, err := Build(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(text, "max-message-size") {
+		t.Error("max-message-size written for 0")
 	}
 }

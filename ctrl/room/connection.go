@@ -62,6 +62,12 @@ type Connection struct {
 	sdpSessionID                      uint64
 	ch                                *channel // set before the transport exists, never changed
 
+	// DataChannels, fixed at Join (datachannel.go).
+	dcSignaling, ignoreWS bool        // effective data_channel_signaling, ignore_disconnect_websocket
+	rpcMethods            []string    // granted on the rpc channel
+	dcs                   []*endpoint // the channels the server opens, in opening order
+	appMid                string      // mid of the m=application section; "" without DataChannels
+
 	// Guarded by ch.mu.
 	tr                     Transport
 	left                   bool
@@ -79,6 +85,9 @@ type Connection struct {
 	forwarding             map[string]string // mid → track id given to AddDownstream
 	usedSSRC               map[uint32]bool
 	nextMid                int
+	dcAccepted             bool // the answer accepted the application section
+	dcOpened               bool // the DataChannels were opened (endpoint.ch set)
+	switched               bool // signaling goes on DataChannels ("switched" sent)
 }
 
 // ID is the connection_id.
@@ -131,14 +140,16 @@ func (c *Connection) receivesKind(k dataplane.Kind) bool {
 // transport is up and its answer applied, until it leaves.
 func (c *Connection) published() bool { return c.created && !c.left }
 
-// send encodes and queues a message. Called with ch.mu held.
+// send encodes and queues a message: on the WebSocket, or once signaling
+// has switched on the DataChannel of its kind (re-offer on signaling,
+// notify on notify, push on push). Called with ch.mu held.
 func (c *Connection) send(v any) {
 	b, err := encode(v)
 	if err != nil {
 		c.reg.log.Error("room: encoding a message", "connection_id", c.id, "err", err)
 		return
 	}
-	c.peer.Send(b)
+	c.sendBytesLocked(labelOf(v), b)
 }
 
 // --- offers ---
@@ -292,6 +303,11 @@ func (c *Connection) firstSectionsLocked() []section {
 			}
 		}
 	}
+	if c.usesDataChannels() {
+		// Placed once, after the first sections; later sections are
+		// appended after it, so its index never changes.
+		secs = append(secs, c.applicationSection())
+	}
 	return secs
 }
 
@@ -361,6 +377,13 @@ func (c *Connection) sendFirstOfferLocked() error {
 	if mids != (offerMids{}) {
 		msg.Mid = &mids
 	}
+	if c.usesDataChannels() {
+		msg.DataChannelSignaling, msg.IgnoreDisconnectWebSocket = &c.dcSignaling, &c.ignoreWS
+		for _, ep := range c.dcs {
+			msg.DataChannels = append(msg.DataChannels, ep.offered)
+		}
+		msg.RPCMethods = c.rpcMethods
+	}
 	c.state = awaitingAnswer
 	c.send(msg)
 	c.reg.metrics.offers.WithLabelValues("offer").Inc()
@@ -426,10 +449,14 @@ func (c *Connection) applyAnswer(kind negotiation, text string) error {
 		}
 	}
 	if kind == awaitingAnswer {
-		err := c.tr.SetRemote(dataplane.RemoteParams{
+		rp := dataplane.RemoteParams{
 			Ufrag: a.ICEUfrag, Pwd: a.ICEPwd, Fingerprint: a.Fingerprint,
 			Role: a.DTLSRole(), TransportCC: a.TransportCC(),
-		})
+		}
+		if err := c.acceptApplicationLocked(&a, &rp); err != nil {
+			return err
+		}
+		err := c.tr.SetRemote(rp)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrTransport, err)
 		}
@@ -548,12 +575,18 @@ func (e connEvents) OnClosed(err error) { e.c.onTransportClosed(err) }
 
 func (c *Connection) onConnected() {
 	c.ch.mu.Lock()
-	defer c.ch.mu.Unlock()
 	if c.left || c.connected {
+		c.ch.mu.Unlock()
 		return
 	}
 	c.connected = true
 	c.maybeCreatedLocked()
+	open := c.dcAccepted && !c.left
+	tr := c.tr
+	c.ch.mu.Unlock()
+	if open {
+		c.openDataChannels(tr)
+	}
 }
 
 // maybeCreatedLocked: once the transport is up and the answer applied, the
@@ -659,8 +692,11 @@ func (c *Connection) onTransportClosed(err error) {
 	c.abortLocked(CloseTransportFailed, reason)
 }
 
-// abortLocked closes the peer and leaves.
+// abortLocked ends the connection from the server side: a switched client
+// is told why on the signaling DataChannel, the peer is closed, and the
+// connection leaves.
 func (c *Connection) abortLocked(code int, reason string) {
+	c.sendCloseLocked(code, reason)
 	c.peer.Close(code, reason)
 	c.leaveLocked()
 }
@@ -678,13 +714,17 @@ func (c *Connection) Leave() {
 }
 
 // Disconnect ends the connection from the server side (the API's
-// DisconnectConnection): WebSocket close 1000 with reason, then Leave.
-func (c *Connection) Disconnect(reason string) {
-	c.ch.mu.Lock()
-	defer c.ch.mu.Unlock()
-	if !c.left {
-		c.abortLocked(1000, reason)
-	}
+// DisconnectConnection): Close(1000, reason).
+func (c *Connection) Disconnect(reason string) { c.Close(1000, reason) }
+
+// Close ends the connection from the server side with a code and reason:
+// a client whose signaling switched to DataChannels gets
+// {"type":"close","code","reason"} on the signaling channel, the Peer is
+// closed with code and reason, and the connection leaves (its DataChannels
+// close before its transport). It is idempotent; ctrl/signaling calls it
+// when it ends a connection for a reason of its own (shutdown, bad input).
+func (c *Connection) Close(code int, reason string) {
+	c.abort(code, reason)
 }
 
 func (c *Connection) leaveLocked() {
@@ -696,6 +736,7 @@ func (c *Connection) leaveLocked() {
 	if c.created && c.reg.cfg.Notify {
 		c.broadcastLocked(c.notifyLocked(EventConnectionDestroyed, c.reg.cfg.Now()))
 	}
+	eps := c.takeDataChannelsLocked()
 	prefix := c.id + ":"
 	for _, m := range slices.Clone(ch.members) {
 		for _, s := range m.sections {
@@ -707,7 +748,11 @@ func (c *Connection) leaveLocked() {
 		m.renegotiateLocked()
 	}
 	if c.tr != nil {
-		c.tr.Close()
+		if len(eps) > 0 {
+			c.reg.closeTransport(c.tr, eps)
+		} else {
+			c.tr.Close()
+		}
 	}
 	c.reg.metrics.left.Inc()
 	c.reg.log.Info("room: left", "channel_id", c.channelID, "connection_id", c.id)
@@ -725,7 +770,7 @@ func (c *Connection) Push(data any) error {
 	if c.left {
 		return ErrLeft
 	}
-	c.peer.Send(b)
+	c.sendBytesLocked(LabelPush, b)
 	c.reg.metrics.pushes.Inc()
 	return nil
 }

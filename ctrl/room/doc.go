@@ -19,6 +19,26 @@
 // for the next new track of its kind. Connections with the same bundle_id
 // neither receive each other's media nor notifies.
 //
+// DataChannels (datachannel.go): a connection that asks for DataChannel
+// signaling or messaging labels gets an m=application section (after its
+// first sections, so it keeps its index in re-offers). When its transport
+// is up the room opens its channels — signaling, notify, push, stats, rpc,
+// then the '#' labels — and, with DataChannel signaling, sends switched on
+// the WebSocket; from then on re-offer, notify and push go on their
+// channels. A message on a '#' label is fanned out, without the channel
+// lock and without allocating, to every other connection of the channel
+// that has the label and may receive it, except those of the sender's
+// bundle; each receiver gets it with the sender's 26-byte connection id in
+// front when its entry asked for the header, and zlib-compressed when its
+// label is compressed. Messages from a recvonly label, over the size limit,
+// undecodable, or for a receiver whose buffer is full are dropped and
+// counted (hayate_room_datachannel_drops_total{reason}). A connection that
+// leaves closes its channels first and its transport once the client has
+// closed its side of each (at most 2 s later, on a background goroutine
+// that Registry.Wait waits for); a server-initiated end first sends
+// {"type":"close","code","reason"} on "signaling". A channel the client
+// closes ends its connection, as the SDKs do.
+//
 // The room never blocks on I/O: messages go to a Peer (the signaling
 // connection) through a non-blocking Send, media changes to a Transport
 // whose methods only queue commands. That keeps the logic testable with
@@ -28,5 +48,7 @@
 // any goroutine. Each channel's state is guarded by the channel's mutex;
 // Registry.mu guards the maps. Lock order: channel, then registry. Peer and
 // Transport methods are called with the channel lock held and must not call
-// back into the room.
+// back into the room. DataChannel handlers run on the plane's reader
+// goroutines without room locks; what they do that needs the lock (ending
+// the connection) runs on a background goroutine.
 package room

@@ -2,10 +2,12 @@ package room
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -90,6 +92,118 @@ type fakeTransport struct {
 	removedDowns []string
 	closed       bool
 	failRemote   error
+	dcs          []*fakeDC
+	failOpen     error
+}
+
+// fakeDC is a DataChannel that records what the room sends. Close plays a
+// well-behaved client: the channel's OnClose follows at once.
+type fakeDC struct {
+	t   *fakeTransport
+	cfg dataplane.DataChannelConfig
+	h   DataChannelHandler
+
+	mu       sync.Mutex
+	sent     []fakeDCMsg
+	closed   bool
+	failSend error
+	once     sync.Once
+}
+
+type fakeDCMsg struct {
+	data     []byte
+	isString bool
+}
+
+func (d *fakeDC) Send(b []byte, isString bool) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.failSend != nil {
+		return d.failSend
+	}
+	if d.closed {
+		return errors.New("fake: closed")
+	}
+	d.sent = append(d.sent, fakeDCMsg{append([]byte(nil), b...), isString})
+	d.t.log.add("%s", dcLine(d.t.name+" "+d.cfg.Label, b, isString))
+	return nil
+}
+
+// dcLine writes a DataChannel message for a transcript: JSON as
+// transcriptLine does, a zlib stream as zlib(<content>), other binary
+// messages quoted.
+func dcLine(name string, b []byte, isString bool) string {
+	if isString && len(b) > 0 && b[0] == '{' {
+		return transcriptLine(name, b)
+	}
+	if !isString && len(b) > 1 && b[0] == 0x78 {
+		if out, err := inflate(nil, b, 1<<20); err == nil {
+			return name + " <- zlib(" + strconv.Quote(string(out)) + ")"
+		}
+	}
+	kind := "bin"
+	if isString {
+		kind = "text"
+	}
+	return name + " <- " + kind + " " + strconv.Quote(string(b))
+}
+
+func (d *fakeDC) Close() error {
+	d.mu.Lock()
+	d.closed = true
+	d.mu.Unlock()
+	d.t.log.add("%s DataChannel %s closed", d.t.name, d.cfg.Label)
+	d.end()
+	return nil
+}
+
+// end delivers OnClose once (the server closed it, the client did, or the
+// transport went).
+func (d *fakeDC) end() { d.once.Do(d.h.OnClose) }
+
+// take returns the messages sent since the last take.
+func (d *fakeDC) take() []fakeDCMsg {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := d.sent
+	d.sent = nil
+	return out
+}
+
+func (d *fakeDC) isClosed() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.closed
+}
+
+func (t *fakeTransport) OpenDataChannel(cfg dataplane.DataChannelConfig, h DataChannelHandler) (DataChannel, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.failOpen != nil {
+		return nil, t.failOpen
+	}
+	d := &fakeDC{t: t, cfg: cfg, h: h}
+	t.dcs = append(t.dcs, d)
+	t.log.add("%s OpenDataChannel %s ordered=%v rexmit=%d lifetime=%d protocol=%q", t.name, cfg.Label, cfg.Ordered, cfg.MaxRetransmits, cfg.MaxPacketLifeTime, cfg.Protocol)
+	return d, nil
+}
+
+// dc returns the channel opened with label.
+func (t *fakeTransport) dc(label string) *fakeDC {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, d := range t.dcs {
+		if d.cfg.Label == label {
+			return d
+		}
+	}
+	return nil
+}
+
+func (t *fakeTransport) isClosed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.closed
 }
 
 func (t *fakeTransport) Local() dataplane.LocalParams { return t.local }
@@ -101,7 +215,11 @@ func (t *fakeTransport) SetRemote(r dataplane.RemoteParams) error {
 		return t.failRemote
 	}
 	t.remote = &r
-	t.log.add("%s SetRemote ufrag=%s role=%d twcc=%v", t.name, r.Ufrag, r.Role, r.TransportCC)
+	if r.DataChannels {
+		t.log.add("%s SetRemote ufrag=%s role=%d twcc=%v datachannels max-message-size=%d", t.name, r.Ufrag, r.Role, r.TransportCC, r.MaxMessageSize)
+	} else {
+		t.log.add("%s SetRemote ufrag=%s role=%d twcc=%v", t.name, r.Ufrag, r.Role, r.TransportCC)
+	}
 	return nil
 }
 
@@ -133,13 +251,19 @@ func (t *fakeTransport) RemoveDownstream(id string) {
 	t.log.add("%s RemoveDownstream %s", t.name, id)
 }
 
+// Close ends the transport; like the plane it ends the channels still
+// open (their OnClose runs on another goroutine, as the plane's readers do).
 func (t *fakeTransport) Close() {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if !t.closed {
 		t.log.add("%s Close", t.name)
 	}
 	t.closed = true
+	dcs := t.dcs
+	t.mu.Unlock()
+	for _, d := range dcs {
+		go d.end()
+	}
 }
 
 func (t *fakeTransport) downstreams() map[string]dataplane.Downstream {
@@ -161,6 +285,23 @@ type fakePeer struct {
 	msgs        [][]byte
 	closeCode   int
 	closeReason string
+	switched    *bool    // the ignore_disconnect_websocket given to Switched
+	dcIn        []string // "label: message" handed over by ReceiveDataChannel
+}
+
+// Switched implements DataChannelPeer.
+func (p *fakePeer) Switched(ignore bool) {
+	p.mu.Lock()
+	p.switched = &ignore
+	p.mu.Unlock()
+	p.log.add("%s switched (ignore_disconnect_websocket=%v)", p.name, ignore)
+}
+
+// ReceiveDataChannel implements DataChannelPeer.
+func (p *fakePeer) ReceiveDataChannel(label string, msg []byte) {
+	p.mu.Lock()
+	p.dcIn = append(p.dcIn, label+": "+string(msg))
+	p.mu.Unlock()
 }
 
 func (p *fakePeer) Send(b []byte) {
@@ -363,10 +504,16 @@ func answerFor(t *testing.T, offerSDP string, reject ...string) string {
 				port = 0
 			}
 		}
+		transport := "a=ice-ufrag:clnt\r\na=ice-pwd:clientpasswordclientpassword\r\n" +
+			"a=fingerprint:sha-256 95:9C:81:5F:53:98:CD:53:E3:1D:59:B3:88:69:7B:58:D4:4F:05:22:8C:4D:9D:13:D8:31:F4:D1:F3:BC:A6:0A\r\n" +
+			"a=setup:active\r\na=mid:" + mid + "\r\n"
+		if md.MediaName.Media == "application" { // as Chromium answers it
+			fmt.Fprintf(&b, "m=application %d UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\n%s", port, transport)
+			b.WriteString("a=sctp-port:5000\r\na=max-message-size:262144\r\n")
+			continue
+		}
 		fmt.Fprintf(&b, "m=%s %d UDP/TLS/RTP/SAVPF %s\r\nc=IN IP4 0.0.0.0\r\n", md.MediaName.Media, port, strings.Join(md.MediaName.Formats, " "))
-		b.WriteString("a=ice-ufrag:clnt\r\na=ice-pwd:clientpasswordclientpassword\r\n")
-		b.WriteString("a=fingerprint:sha-256 95:9C:81:5F:53:98:CD:53:E3:1D:59:B3:88:69:7B:58:D4:4F:05:22:8C:4D:9D:13:D8:31:F4:D1:F3:BC:A6:0A\r\n")
-		b.WriteString("a=setup:active\r\na=mid:" + mid + "\r\n")
+		b.WriteString(transport)
 		dir := "inactive"
 		for _, a := range md.Attributes {
 			switch a.Key {

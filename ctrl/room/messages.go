@@ -23,12 +23,18 @@ type offerMessage struct {
 	Spotlight           bool       `json:"spotlight"`
 	Config              rtcConfig  `json:"config"`
 	Mid                 *offerMids `json:"mid,omitempty"`
-	Audio               bool       `json:"audio"`
-	AudioCodecType      string     `json:"audio_codec_type,omitempty"`
-	AudioBitRate        int        `json:"audio_bit_rate,omitempty"`
-	Video               bool       `json:"video"`
-	VideoCodecType      string     `json:"video_codec_type,omitempty"`
-	VideoBitRate        int        `json:"video_bit_rate,omitempty"`
+	// The DataChannel fields are present only when the connection uses
+	// DataChannels (signaling.md §5).
+	DataChannelSignaling      *bool              `json:"data_channel_signaling,omitempty"`
+	IgnoreDisconnectWebSocket *bool              `json:"ignore_disconnect_websocket,omitempty"`
+	DataChannels              []offerDataChannel `json:"data_channels,omitempty"`
+	RPCMethods                []string           `json:"rpc_methods,omitempty"`
+	Audio                     bool               `json:"audio"`
+	AudioCodecType            string             `json:"audio_codec_type,omitempty"`
+	AudioBitRate              int                `json:"audio_bit_rate,omitempty"`
+	Video                     bool               `json:"video"`
+	VideoCodecType            string             `json:"video_codec_type,omitempty"`
+	VideoBitRate              int                `json:"video_bit_rate,omitempty"`
 }
 
 // rtcConfig is passed by the SDKs to new RTCPeerConnection as is.
@@ -47,6 +53,43 @@ type ICEServer struct {
 type offerMids struct {
 	Audio string `json:"audio,omitempty"`
 	Video string `json:"video,omitempty"`
+}
+
+// offerDataChannel is one entry of offer.data_channels: a channel the
+// server opens. compress is always present (the C++ SDK requires it).
+type offerDataChannel struct {
+	Label     string          `json:"label"`
+	Direction string          `json:"direction"`
+	Compress  bool            `json:"compress"`
+	Header    json.RawMessage `json:"header,omitempty"`
+}
+
+// switchedMessage goes on the WebSocket once the DataChannels are open.
+type switchedMessage struct {
+	Type                      string `json:"type"`
+	IgnoreDisconnectWebSocket bool   `json:"ignore_disconnect_websocket"`
+}
+
+// closeMessage goes on the signaling DataChannel before the server ends a
+// switched connection.
+type closeMessage struct {
+	Type   string `json:"type"`
+	Code   int    `json:"code"`
+	Reason string `json:"reason"`
+}
+
+// labelOf names the DataChannel a server message goes on once signaling
+// has switched; "" means the WebSocket.
+func labelOf(v any) string {
+	switch v.(type) {
+	case reOfferMessage, *reOfferMessage:
+		return LabelSignaling
+	case notifyMessage, *notifyMessage:
+		return LabelNotify
+	case pushMessage, *pushMessage:
+		return LabelPush
+	}
+	return ""
 }
 
 type reOfferMessage struct {

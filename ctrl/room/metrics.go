@@ -1,6 +1,10 @@
 package room
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // metrics are the room's Prometheus series. They exist (and count) even
 // without a Registerer, so the code never checks for nil.
@@ -18,6 +22,30 @@ type metrics struct {
 	dataplaneErrors   prometheus.Counter
 	channels          prometheus.Gauge
 	connections       prometheus.Gauge
+
+	// DataChannels. The drop counters are children of one vector, resolved
+	// once so that the fan-out does not look them up per message.
+	dcOpened         prometheus.Counter
+	switched         prometheus.Counter
+	msgIn            prometheus.Counter // messages received on messaging labels
+	delivered        prometheus.Counter // copies queued to receivers
+	dcSignalingIn    prometheus.Counter // messages received on signaling labels
+	dcDrops          *prometheus.CounterVec
+	dcDropDirection  prometheus.Counter
+	dcDropTooLarge   prometheus.Counter
+	dcDropDecompress prometheus.Counter
+	dcDropBufferFull prometheus.Counter
+	dcDropSendError  prometheus.Counter
+	dcDropUnhandled  prometheus.Counter
+}
+
+// dropInflate counts a message whose zlib stream was refused.
+func (m *metrics) dropInflate(err error) {
+	if errors.Is(err, errTooLarge) {
+		m.dcDropTooLarge.Inc()
+	} else {
+		m.dcDropDecompress.Inc()
+	}
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -48,10 +76,31 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "hayate_room_channels", Help: "Channels with at least one connection."}),
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hayate_room_connections", Help: "Connections admitted and not yet left."}),
+		dcOpened: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hayate_room_datachannels_opened_total", Help: "DataChannels the server opened."}),
+		switched: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hayate_room_datachannel_signaling_switched_total", Help: "Connections whose signaling switched to DataChannels (switched sent)."}),
+		msgIn: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hayate_room_messaging_messages_received_total", Help: "Messages received on messaging (#) DataChannels."}),
+		delivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hayate_room_messaging_deliveries_total", Help: "Copies of messaging messages queued to receivers."}),
+		dcSignalingIn: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hayate_room_datachannel_signaling_messages_received_total", Help: "Messages received on the signaling, notify, push, stats and rpc DataChannels."}),
+		dcDrops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hayate_room_datachannel_drops_total",
+			Help: "DataChannel messages dropped, by reason: direction (sent on a recvonly label), too_large (over data_channel_max_message_size, also after decompression), " +
+				"decompress (not a zlib stream), buffer_full (the receiver's buffer is full), send_error, unhandled."}, []string{"reason"}),
 	}
+	m.dcDropDirection = m.dcDrops.WithLabelValues("direction")
+	m.dcDropTooLarge = m.dcDrops.WithLabelValues("too_large")
+	m.dcDropDecompress = m.dcDrops.WithLabelValues("decompress")
+	m.dcDropBufferFull = m.dcDrops.WithLabelValues("buffer_full")
+	m.dcDropSendError = m.dcDrops.WithLabelValues("send_error")
+	m.dcDropUnhandled = m.dcDrops.WithLabelValues("unhandled")
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.sessionsCreated, m.sessionsEnded, m.joined, m.created, m.left,
-			m.transportFailures, m.offers, m.answers, m.notifies, m.pushes, m.dataplaneErrors, m.channels, m.connections} {
+			m.transportFailures, m.offers, m.answers, m.notifies, m.pushes, m.dataplaneErrors, m.channels, m.connections,
+			m.dcOpened, m.switched, m.msgIn, m.delivered, m.dcSignalingIn, m.dcDrops} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

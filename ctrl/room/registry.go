@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hayate-sfu/hayate/dataplane"
@@ -94,6 +95,17 @@ type JoinRequest struct {
 	NotifyMetadata json.RawMessage
 	// SoraClient and Environment identify the client in logs and stats.
 	SoraClient, Environment string
+
+	// DataChannelSignaling asks for signaling over DataChannels (connect's
+	// data_channel_signaling); IgnoreDisconnectWebSocket (only with it) keeps
+	// the connection when the WebSocket closes after the switch.
+	DataChannelSignaling, IgnoreDisconnectWebSocket bool
+	// DataChannels are the messaging labels the server opens.
+	DataChannels []DataChannelRequest
+	// RPCMethods are the JSON-RPC methods granted on the rpc channel; nil
+	// means DefaultRPCMethods. Without DataChannelSignaling there is no rpc
+	// channel and none are granted.
+	RPCMethods []string
 }
 
 // Peer is the signaling side of a connection: where the room's messages go.
@@ -131,6 +143,11 @@ type Config struct {
 	// Rand draws SSRCs and SDP session ids; nil means a randomly seeded
 	// source. Tests pass a fixed seed.
 	Rand rand.Source
+	// DataChannelMaxMessageSize is the largest DataChannel message, in
+	// bytes: offered as a=max-message-size, and the bound of a message
+	// received and of its decompressed content (larger ones are dropped and
+	// counted). 0 means DefaultDataChannelMaxMessageSize.
+	DataChannelMaxMessageSize int
 }
 
 // Registry holds every channel and connection of this server.
@@ -150,6 +167,15 @@ type Registry struct {
 
 	randMu sync.Mutex
 	rnd    *rand.Rand
+
+	// Background work (closing transports after their DataChannels). Not a
+	// WaitGroup: Wait may run while new work starts.
+	bgMu      sync.Mutex
+	bgIdle    *sync.Cond
+	bgRunning int
+
+	// admin is the state of the HTTP API's operations (admin.go, mode.go).
+	admin adminState
 }
 
 // channel is the state of one channel_id while it has connections: one
@@ -162,6 +188,10 @@ type channel struct {
 
 	mu      sync.Mutex
 	members []*Connection // join order; guarded by mu
+
+	// labels is the published table of the messaging endpoints that receive
+	// each label; replaced under mu, read without it.
+	labels atomic.Pointer[labelTable]
 }
 
 // NewRegistry makes an empty registry.
@@ -178,6 +208,12 @@ func NewRegistry(cfg Config) (*Registry, error) {
 	if cfg.NewID == nil {
 		cfg.NewID = NewID
 	}
+	if cfg.DataChannelMaxMessageSize == 0 {
+		cfg.DataChannelMaxMessageSize = DefaultDataChannelMaxMessageSize
+	}
+	if cfg.DataChannelMaxMessageSize < 1024 || cfg.DataChannelMaxMessageSize > 1<<30 {
+		return nil, fmt.Errorf("%w: Config.DataChannelMaxMessageSize %d (want 1024-%d)", ErrInvalidRequest, cfg.DataChannelMaxMessageSize, 1<<30)
+	}
 	src := cfg.Rand
 	if src == nil {
 		src = rand.NewPCG(rand.Uint64(), rand.Uint64())
@@ -186,14 +222,16 @@ func NewRegistry(cfg Config) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Registry{
+	r := &Registry{
 		cfg:      cfg,
 		log:      cfg.Logger,
 		metrics:  m,
 		channels: make(map[string]*channel),
 		conns:    make(map[string]*Connection),
 		rnd:      rand.New(src),
-	}, nil
+	}
+	r.bgIdle = sync.NewCond(&r.bgMu)
+	return r, nil
 }
 
 func (r *Registry) uint32() uint32 {
@@ -236,6 +274,7 @@ func (r *Registry) detach(c *Connection) {
 		return
 	}
 	delete(r.conns, c.id)
+	r.onDetach(c) // API statistics and metadata ext (admin.go)
 	r.metrics.connections.Dec()
 	ch := c.ch
 	ch.refs--
@@ -329,6 +368,9 @@ func (r *Registry) Join(req JoinRequest, peer Peer) (*Connection, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := r.admit(&req, peer); err != nil { // the API's ChangeMode (mode.go)
+		return nil, err
+	}
 	id := r.cfg.NewID()
 	c := &Connection{
 		reg:            r,
@@ -352,6 +394,14 @@ func (r *Registry) Join(req JoinRequest, peer Peer) (*Connection, error) {
 	if c.clientID == "" {
 		c.clientID = id
 	}
+	if req.DataChannelSignaling {
+		c.dcSignaling, c.ignoreWS = true, req.IgnoreDisconnectWebSocket
+		c.rpcMethods = slices.Clone(req.RPCMethods)
+		if req.RPCMethods == nil {
+			c.rpcMethods = slices.Clone(DefaultRPCMethods)
+		}
+	}
+	c.buildEndpoints(&req)
 	if c.bundleID == "" {
 		c.bundleID = id
 	}
@@ -416,8 +466,11 @@ func validateJoin(req *JoinRequest) (audio, video media, err error) {
 	if len(req.BundleID) > MaxBundleIDBytes {
 		return bad("bundle_id of %d bytes (want at most %d)", len(req.BundleID), MaxBundleIDBytes)
 	}
-	if !req.Audio.Enabled && !req.Video.Enabled {
-		return bad("audio and video are both false (DataChannel-only connections are not supported)")
+	if err := validateDataChannels(req); err != nil {
+		return media{}, media{}, err
+	}
+	if !req.Audio.Enabled && !req.Video.Enabled && !req.DataChannelSignaling && len(req.DataChannels) == 0 {
+		return bad("audio and video are both false and no DataChannel is used (a messaging-only connection needs data_channel_signaling or data_channels)")
 	}
 	audio, err = effectiveMedia("audio", dataplane.KindAudio, "OPUS", req.Audio, MaxAudioBitRate)
 	if err != nil {

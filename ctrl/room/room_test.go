@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -153,7 +154,7 @@ func TestUpstreamFromAnswer(t *testing.T) {
 		{TrackID: a.c.ID() + ":0", Kind: dataplane.KindAudio, Mid: "0", SSRC: 1000, PayloadType: 111, ClockRate: 48000},
 		{TrackID: a.c.ID() + ":1", Kind: dataplane.KindVideo, Mid: "1", SSRC: 1010, RTXSSRC: 1011, PayloadType: 102, ClockRate: 90000},
 	}
-	if !slices.Equal(ups, want) {
+	if !reflect.DeepEqual(ups, want) {
 		t.Errorf("upstreams %+v\nwant %+v", ups, want)
 	}
 

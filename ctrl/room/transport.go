@@ -18,7 +18,35 @@ type Transport interface {
 	RemoveUpstream(trackID string)
 	AddDownstream(dataplane.Downstream) error
 	RemoveDownstream(trackID string)
+	// OpenDataChannel opens a server-initiated DataChannel on the
+	// transport's SCTP association (after OnConnected, and only when
+	// SetRemote had DataChannels). It queues the DCEP open and returns.
+	OpenDataChannel(dataplane.DataChannelConfig, DataChannelHandler) (DataChannel, error)
+	// Close ends the transport. Channels still open are closed first.
 	Close()
+}
+
+// DataChannel is a channel the server opened on a Transport
+// (*dataplane.DataChannel through PlaneTransports). Both methods may be
+// called from any goroutine and never block for long.
+type DataChannel interface {
+	// Send queues one message; it fails with
+	// dataplane.ErrDataChannelMessageTooLarge above the client's
+	// max-message-size and with dataplane.ErrDataChannelBufferFull when the
+	// channel's unsent bytes are over the plane's limit.
+	Send(msg []byte, isString bool) error
+	// Close resets the channel's stream; the handler's OnClose follows once
+	// the client has closed its side too (or the association ends).
+	Close() error
+}
+
+// DataChannelHandler receives one DataChannel's events, from that
+// channel's reader goroutine, one at a time, with no room lock held.
+type DataChannelHandler interface {
+	// OnMessage is called for every message; data is valid only during the call.
+	OnMessage(data []byte, isString bool)
+	// OnClose is called once when the channel is gone.
+	OnClose()
 }
 
 // TransportFactory creates transports and knows the parameters every offer
@@ -64,8 +92,29 @@ func (f *PlaneFactory) NewTransport(id string, events dataplane.TransportEvents)
 	if err != nil {
 		return nil, err
 	}
-	return t, nil
+	return planeTransport{t}, nil
 }
+
+// planeTransport is a *dataplane.Transport seen through the room's
+// DataChannel interfaces.
+type planeTransport struct{ *dataplane.Transport }
+
+func (t planeTransport) OpenDataChannel(cfg dataplane.DataChannelConfig, h DataChannelHandler) (DataChannel, error) {
+	ch, err := t.Transport.OpenDataChannel(cfg, planeHandler{h})
+	if err != nil {
+		return nil, err
+	}
+	return ch, nil
+}
+
+// planeHandler adapts a DataChannelHandler to dataplane's, which names the
+// channel in every call.
+type planeHandler struct{ h DataChannelHandler }
+
+func (p planeHandler) OnMessage(_ *dataplane.DataChannel, data []byte, isString bool) {
+	p.h.OnMessage(data, isString)
+}
+func (p planeHandler) OnClose(*dataplane.DataChannel) { p.h.OnClose() }
 
 // Fingerprint implements TransportFactory.
 func (f *PlaneFactory) Fingerprint() string { return f.plane.Fingerprint() }

@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -21,15 +23,26 @@ import (
 var (
 	pingStats   = []byte(`{"type":"ping","stats":true}`)
 	pingNoStats = []byte(`{"type":"ping","stats":false}`)
+	reqStats    = []byte(`{"type":"req-stats"}`)
 )
 
-// conn is one signaling WebSocket.
+// conn is one signaling connection: its WebSocket and, once switched, its
+// signaling DataChannels.
 //
 // Goroutines: serve runs the owner loop, which alone decodes client
 // messages, drives the room.Connection and keeps the timers; a reader
 // goroutine hands it one frame at a time; a writer goroutine drains the
-// bounded send queue and finally closes the WebSocket. Send and Close (the
-// room.Peer side) may be called from any goroutine and never block.
+// bounded send queue and finally closes the WebSocket; the room's
+// DataChannel readers hand it the messages of the signaling channels
+// (ReceiveDataChannel). Send, Close, Switched and ReceiveDataChannel (the
+// room.DataChannelPeer side) may be called from any goroutine; only
+// ReceiveDataChannel waits, and only until the owner takes the message or
+// the connection is closing.
+//
+// When signaling switched with ignore_disconnect_websocket, the end of the
+// WebSocket does not end the connection: the owner loop goes on with the
+// DataChannels alone until the client disconnects, the transport ends or
+// the server closes it.
 type conn struct {
 	s       *Server
 	baseLog *slog.Logger // set before the goroutines start; for all of them
@@ -43,14 +56,46 @@ type conn struct {
 	reason  string
 	done    chan struct{} // closed when closing starts
 
+	dcIn       chan dcFrame // messages of the signaling DataChannels
+	wsOptional atomic.Bool  // switched with ignore_disconnect_websocket
+	switched   atomic.Bool  // signaling runs on DataChannels
+	wsGone     atomic.Bool  // the WebSocket ended; the connection goes on
+
 	// Owned by the owner loop.
 	log       *slog.Logger // baseLog plus the connection's ids once joined
 	room      *room.Connection
 	lastStats time.Time
 }
 
+// dcFrame is one message of a signaling DataChannel.
+type dcFrame struct {
+	label string
+	data  []byte
+}
+
+// dcQueueLen bounds the DataChannel messages waiting for the owner loop;
+// past it the channel's reader waits (SCTP then holds the client back).
+const dcQueueLen = 64
+
 func newConn(s *Server) *conn {
-	return &conn{s: s, baseLog: s.log, log: s.log, queue: make(chan []byte, sendQueueLen), done: make(chan struct{})}
+	return &conn{s: s, baseLog: s.log, log: s.log, queue: make(chan []byte, sendQueueLen), done: make(chan struct{}),
+		dcIn: make(chan dcFrame, dcQueueLen)}
+}
+
+// Switched implements room.DataChannelPeer.
+func (c *conn) Switched(ignoreDisconnectWebSocket bool) {
+	c.wsOptional.Store(ignoreDisconnectWebSocket)
+	c.switched.Store(true)
+}
+
+// ReceiveDataChannel implements room.DataChannelPeer: the message is copied
+// and handed to the owner loop.
+func (c *conn) ReceiveDataChannel(label string, msg []byte) {
+	f := dcFrame{label: label, data: bytes.Clone(msg)}
+	select {
+	case c.dcIn <- f:
+	case <-c.done:
+	}
 }
 
 // Send implements room.Peer: it queues one text frame. A full queue closes
@@ -139,9 +184,20 @@ func (c *conn) recovered(where string) {
 	}
 }
 
+// leave takes the connection out of the room. A close the client caused
+// (its disconnect, its WebSocket or DataChannel gone) just leaves; a close
+// the server decided (shutdown, bad input, timeout) is also told to a
+// switched client on its signaling DataChannel.
 func (c *conn) leave() {
 	defer c.recovered("leave")
-	c.room.Leave()
+	c.mu.Lock()
+	code, reason := c.code, c.reason
+	c.mu.Unlock()
+	if reason == "TYPE-DISCONNECT" || strings.HasPrefix(reason, "CLIENT-CLOSED") {
+		c.room.Leave()
+		return
+	}
+	c.room.Close(code, reason)
 }
 
 func (c *conn) readLoop(ctx context.Context, in chan<- frame) {
@@ -185,7 +241,14 @@ func (c *conn) writeLoop() {
 	for {
 		select {
 		case b := <-c.queue:
+			if c.wsGone.Load() {
+				continue // the connection lives on DataChannels
+			}
 			if err := c.write(b); err != nil {
+				if c.wsOptional.Load() {
+					c.wsGone.Store(true)
+					continue
+				}
 				c.mu.Lock()
 				c.closeLocked(1001, "CLIENT-CLOSED: write: "+err.Error(), true)
 				c.mu.Unlock()
@@ -224,18 +287,30 @@ func (c *conn) ownerLoop(in <-chan frame) {
 	cfg := &c.s.cfg
 	silence := time.NewTimer(cfg.PongTimeout)
 	defer silence.Stop()
-	var ping, update *time.Ticker
-	var pingC, updateC <-chan time.Time
+	silenceC := silence.C
+	var ping, update, dcStats *time.Ticker
+	var pingC, updateC, dcStatsC <-chan time.Time
 	defer func() {
 		if ping != nil {
 			ping.Stop()
 			update.Stop()
+			dcStats.Stop()
 		}
 	}()
 	for {
 		select {
 		case f := <-in:
 			if f.gone != nil {
+				if c.room != nil && c.wsOptional.Load() {
+					// ignore_disconnect_websocket: signaling goes on over
+					// the DataChannels; pings and the pong timeout end.
+					c.wsGone.Store(true)
+					c.s.metrics.wsGone.Inc()
+					c.log.Info("signaling: WebSocket closed; the connection goes on over DataChannels", "err", f.gone)
+					in, pingC, silenceC = nil, nil, nil
+					silence.Stop()
+					continue
+				}
 				c.mu.Lock()
 				c.closeLocked(1001, "CLIENT-CLOSED", true)
 				c.mu.Unlock()
@@ -257,9 +332,28 @@ func (c *conn) ownerLoop(in <-chan frame) {
 			if c.room != nil && ping == nil {
 				ping = time.NewTicker(cfg.PingInterval)
 				update = time.NewTicker(updateInterval)
-				pingC, updateC = ping.C, update.C
+				dcStats = time.NewTicker(dcStatsInterval)
+				pingC, updateC, dcStatsC = ping.C, update.C, dcStats.C
+			}
+		case f := <-c.dcIn:
+			if silenceC != nil {
+				silence.Reset(cfg.PongTimeout)
+			}
+			if e := c.handleDataChannel(f); e != nil {
+				if e.code != CloseNormal {
+					c.log.Info("signaling: closing on bad DataChannel input", "label", f.label, "code", e.code, "reason", e.reason)
+				}
+				c.fail(e)
+				return
+			}
+		case <-dcStatsC:
+			if c.switched.Load() {
+				_ = c.room.SendDataChannel(room.LabelStats, reqStats)
 			}
 		case now := <-pingC:
+			if c.wsGone.Load() {
+				continue
+			}
 			stats := c.lastStats.IsZero() || now.Sub(c.lastStats) >= statsInterval
 			if stats {
 				c.lastStats = now
@@ -270,7 +364,7 @@ func (c *conn) ownerLoop(in <-chan frame) {
 			c.s.metrics.pings.Inc()
 		case <-updateC:
 			c.room.NotifyUpdated()
-		case <-silence.C:
+		case <-silenceC:
 			c.fail(closeErr(ClosePongTimeout, "PONG-TIMEOUT", "nothing received for "+cfg.PongTimeout.String()))
 			return
 		case <-c.done:
@@ -320,6 +414,38 @@ func (c *conn) handle(b []byte) *closeError {
 	case typeCandidate, typePong, typeStats:
 		// ICE-lite: the server learns the client's addresses from its
 		// checks. Stats in pong/stats are not used yet.
+	}
+	return nil
+}
+
+// handleDataChannel runs one message of a signaling DataChannel; a non-nil
+// result ends the connection. Only the signaling label's messages can do
+// that: a bad stats report is counted and dropped, and notify and push carry
+// nothing from the client.
+func (c *conn) handleDataChannel(f dcFrame) *closeError {
+	c.s.metrics.dcIn.WithLabelValues(f.label).Inc()
+	switch f.label {
+	case room.LabelSignaling:
+		m, e := decodeSignalingChannel(f.data)
+		if e != nil {
+			c.s.metrics.received.WithLabelValues("invalid").Inc()
+			return e
+		}
+		c.s.metrics.received.WithLabelValues(m.Type).Inc()
+		switch m.Type {
+		case typeReAnswer:
+			return c.answerResult(c.room.ReAnswer(m.SDP))
+		case typeDisconnect:
+			return &closeError{code: CloseNormal, reason: "TYPE-DISCONNECT"}
+		}
+	case room.LabelRPC:
+		c.handleRPC(f.data)
+	case room.LabelStats:
+		if m, e := decode(f.data); e != nil || m.Type != typeStats {
+			c.s.metrics.received.WithLabelValues("invalid").Inc()
+		} else {
+			c.s.metrics.received.WithLabelValues(typeStats).Inc()
+		}
 	}
 	return nil
 }

@@ -217,16 +217,21 @@ func decodeConnect(raw *rawMessage) (*room.JoinRequest, *closeError) {
 	for _, f := range []struct {
 		name string
 		raw  json.RawMessage
-	}{{"spotlight", raw.Spotlight}, {"data_channel_signaling", raw.DataChannelSignaling},
-		{"ignore_disconnect_websocket", raw.IgnoreDisconnectWebsocket}, {"redirect", raw.Redirect}} {
-		if _, _, err = optBool(f.name, f.raw); err != nil {
+		dst  *bool
+	}{{"spotlight", raw.Spotlight, nil}, {"data_channel_signaling", raw.DataChannelSignaling, &req.DataChannelSignaling},
+		{"ignore_disconnect_websocket", raw.IgnoreDisconnectWebsocket, &req.IgnoreDisconnectWebSocket}, {"redirect", raw.Redirect, nil}} {
+		v, _, err := optBool(f.name, f.raw)
+		if err != nil {
 			return nil, err
+		}
+		if f.dst != nil {
+			*f.dst = v
 		}
 	}
 	if _, _, err = optInt("spotlight_number", raw.SpotlightNumber, 0, 255); err != nil {
 		return nil, err
 	}
-	if err = checkDataChannels(raw.DataChannels); err != nil {
+	if req.DataChannels, err = decodeDataChannels(raw.DataChannels); err != nil {
 		return nil, err
 	}
 	if !isAbsent(raw.ForwardingFilters) {
@@ -396,68 +401,114 @@ func checkVideoParams(obj map[string]json.RawMessage) *closeError {
 	return nil
 }
 
-// checkDataChannels validates connect's data_channels (signaling.md §4).
-// DataChannels are not served yet; a valid list is accepted and ignored.
-func checkDataChannels(raw json.RawMessage) *closeError {
+// decodeDataChannels reads connect's data_channels (signaling.md §4, §8).
+// The room checks what spans entries (duplicate labels, their number, the
+// exclusive reliability options).
+func decodeDataChannels(raw json.RawMessage) ([]room.DataChannelRequest, *closeError) {
 	if isAbsent(raw) {
-		return nil
+		return nil, nil
 	}
 	list, err := array("data_channels", raw)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	if len(list) > room.MaxDataChannels {
+		return nil, invalidField("data_channels", fmt.Sprintf("%d entries (want at most %d)", len(list), room.MaxDataChannels))
+	}
+	out := make([]room.DataChannelRequest, 0, len(list))
 	for i, item := range list {
 		f := "data_channels[" + strconv.Itoa(i) + "]"
 		o, err := object(f, item)
 		if err != nil {
-			return err
+			return nil, err
 		}
+		d := room.DataChannelRequest{Ordered: true, MaxPacketLifeTime: -1, MaxRetransmits: -1}
 		if isAbsent(o["label"]) {
-			return invalidField(f+".label", "missing")
+			return nil, invalidField(f+".label", "missing")
 		}
-		label, err := str(f+".label", o["label"], 2, 255)
-		if err != nil {
-			return err
+		if d.Label, err = str(f+".label", o["label"], 2, room.MaxDataChannelLabelBytes); err != nil {
+			return nil, err
 		}
-		if !strings.HasPrefix(label, "#") {
-			return invalidField(f+".label", "must start with '#'")
+		if !strings.HasPrefix(d.Label, "#") {
+			return nil, invalidField(f+".label", "must start with '#'")
 		}
 		if isAbsent(o["direction"]) {
-			return invalidField(f+".direction", "missing")
+			return nil, invalidField(f+".direction", "missing")
 		}
-		if _, err := enum(f+".direction", o["direction"], "sendonly", "recvonly", "sendrecv"); err != nil {
-			return err
+		dir, err := enum(f+".direction", o["direction"], "sendonly", "recvonly", "sendrecv")
+		if err != nil {
+			return nil, err
 		}
-		for _, b := range []string{"compress", "ordered"} {
-			if _, _, err := optBool(f+"."+b, o[b]); err != nil {
-				return err
+		d.Direction = room.DataChannelDirection(dir)
+		if d.Compress, _, err = optBool(f+".compress", o["compress"]); err != nil {
+			return nil, err
+		}
+		if v, ok, err := optBool(f+".ordered", o["ordered"]); err != nil {
+			return nil, err
+		} else if ok {
+			d.Ordered = v
+		}
+		for _, n := range []struct {
+			name string
+			dst  *int
+		}{{"max_packet_life_time", &d.MaxPacketLifeTime}, {"max_retransmits", &d.MaxRetransmits}} {
+			v, ok, err := optInt(f+"."+n.name, o[n.name], 0, 65535)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				*n.dst = v
 			}
 		}
-		for _, n := range []string{"max_packet_life_time", "max_retransmits"} {
-			if _, _, err := optInt(f+"."+n, o[n], 0, 65535); err != nil {
-				return err
-			}
+		if d.MaxPacketLifeTime >= 0 && d.MaxRetransmits >= 0 {
+			return nil, invalidField(f, "max_packet_life_time and max_retransmits are exclusive")
 		}
-		if _, _, err := optStr(f+".protocol", o["protocol"], 0, 255); err != nil {
-			return err
+		if d.Protocol, _, err = optStr(f+".protocol", o["protocol"], 0, 255); err != nil {
+			return nil, err
 		}
 		if h := o["header"]; !isAbsent(h) {
 			items, err := array(f+".header", h)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			for j, it := range items {
-				ho, err := object(f+".header["+strconv.Itoa(j)+"]", it)
+				hf := f + ".header[" + strconv.Itoa(j) + "]"
+				ho, err := object(hf, it)
 				if err != nil {
-					return err
+					return nil, err
 				}
-				if _, _, err := optStr(f+".header["+strconv.Itoa(j)+"].type", ho["type"], 1, 64); err != nil {
-					return err
+				if isAbsent(ho["type"]) {
+					return nil, invalidField(hf+".type", "missing")
 				}
+				if _, err := enum(hf+".type", ho["type"], "sender_connection_id"); err != nil {
+					return nil, err
+				}
+				// length is the id's length; Hayate's ids are always 26 bytes.
+				if _, _, err := optInt(hf+".length", ho["length"], 0, 255); err != nil {
+					return nil, err
+				}
+				d.SenderConnectionID = true
 			}
+			d.Header = h
 		}
+		out = append(out, d)
 	}
-	return nil
+	return out, nil
+}
+
+// decodeSignalingChannel reads a message the client sent on the signaling
+// DataChannel: re-answer, candidate or disconnect (signaling.md §7), with
+// the checks of decode. Anything else closes with a reason.
+func decodeSignalingChannel(b []byte) (message, *closeError) {
+	m, err := decode(b)
+	if err != nil {
+		return m, err
+	}
+	switch m.Type {
+	case typeReAnswer, typeCandidate, typeDisconnect:
+		return m, nil
+	}
+	return m, closeErr(CloseUnexpectedMessage, "UNEXPECTED-MESSAGE", m.Type+" on the signaling DataChannel")
 }
 
 // --- typed field readers. raw is valid JSON (the whole frame was parsed). ---

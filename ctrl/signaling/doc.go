@@ -33,11 +33,45 @@
 //
 // Every close is counted in hayate_signaling_closes_total{code,reason}.
 //
+// DataChannel signaling (signaling.md §7–§9). With data_channel_signaling
+// the room opens the signaling, notify, push, stats and rpc channels once
+// the transport is up and sends {"type":"switched"} on the WebSocket; from
+// then on re-offer, notify and push go on their channels and the client's
+// re-answer, candidate and disconnect arrive on "signaling". Those are
+// decoded with the same rules as on the WebSocket; anything else there
+// (or bad JSON) ends the connection like bad WebSocket input. A stats
+// report on "stats" is counted and dropped; every 30 s a switched
+// connection is sent req-stats. JSON-RPC 2.0 on "rpc" serves
+// 2025.2.0/PutSignalingNotifyMetadata and …Item (granted by default and
+// listed in offer.rpc_methods); errors are JSON-RPC error objects: -32700
+// parse error, -32600 invalid request (batches included), -32601 unknown,
+// unsupported or not granted method, -32602 bad params; a request without
+// id gets no response.
+//
+// With ignore_disconnect_websocket the end of the WebSocket after the
+// switch does not end the connection: it goes on over the DataChannels
+// until the client sends disconnect there (a normal end: its channels are
+// closed, then its transport), a channel or the transport ends, or the
+// server ends it. A server-initiated end of a switched connection
+// (shutdown, the API's disconnect, bad input, transport failure) first
+// sends {"type":"close","code","reason"} on "signaling", with the code and
+// reason of the table above. Without ignore_disconnect_websocket, losing
+// the WebSocket ends the connection as before.
+//
+// DataChannel limits: Config.DataChannelMaxMessageSize (262144) is offered
+// as a=max-message-size; a larger message (also after zlib decompression
+// of a compress: true label, which bounds a zip bomb) is dropped and
+// counted. A full send buffer (1 MiB per channel, kept by the media plane)
+// drops a messaging message for that receiver (counted) and closes a
+// connection whose signaling channel overflows with 4409 SEND-QUEUE-FULL.
+//
 // Concurrency: each WebSocket has three goroutines. The owner (the HTTP
 // handler's goroutine) alone decodes client messages, calls the room and
 // runs the timers; a reader hands it one frame at a time; a writer drains a
 // bounded send queue (256 messages; a client that lets it fill up is
 // closed) and performs the close handshake. The room reaches a connection
-// only through room.Peer (Send, Close), which never blocks. Server methods
-// may be called from any goroutine.
+// only through room.DataChannelPeer (Send, Close, Switched never block;
+// ReceiveDataChannel hands a signaling channel's message to the owner and
+// waits at most until the connection closes). Server methods may be called
+// from any goroutine.
 package signaling

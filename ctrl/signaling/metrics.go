@@ -11,6 +11,9 @@ type metrics struct {
 	panics    prometheus.Counter
 	pings     prometheus.Counter
 	sendDrops prometheus.Counter
+	dcIn      *prometheus.CounterVec // label
+	rpc       *prometheus.CounterVec // method, code
+	wsGone    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -31,9 +34,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "hayate_signaling_pings_total", Help: "ping messages sent."}),
 		sendDrops: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hayate_signaling_send_queue_overflows_total", Help: "Connections closed because their send queue was full."}),
+		dcIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hayate_signaling_datachannel_messages_total", Help: "Messages taken from the signaling DataChannels, by label (signaling, notify, push, stats, rpc)."}, []string{"label"}),
+		rpc: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hayate_signaling_rpc_requests_total", Help: "JSON-RPC requests on the rpc DataChannel, by method (\"invalid\" when unreadable, \"other\" when unknown) and result."}, []string{"method", "result"}),
+		wsGone: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hayate_signaling_websockets_closed_after_switch_total", Help: "WebSockets that closed while their connection went on over DataChannels (ignore_disconnect_websocket)."}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.accepted, m.refused, m.open, m.received, m.closes, m.panics, m.pings, m.sendDrops} {
+		for _, c := range []prometheus.Collector{m.accepted, m.refused, m.open, m.received, m.closes, m.panics, m.pings, m.sendDrops, m.dcIn, m.rpc, m.wsGone} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -31,6 +31,15 @@ const (
 	sendQueueLen = 256
 	// writeTimeout bounds one frame write.
 	writeTimeout = 10 * time.Second
+	// dcStatsInterval: req-stats on the stats DataChannel of a switched
+	// connection (the replies are accepted and dropped for now).
+	dcStatsInterval = 30 * time.Second
+	// DefaultDataChannelMaxMessageSize is the default of
+	// Config.DataChannelMaxMessageSize.
+	DefaultDataChannelMaxMessageSize = room.DefaultDataChannelMaxMessageSize
+	// DefaultDataChannelMaxBufferedBytes is the default (and for now the
+	// only) value of Config.DataChannelMaxBufferedBytes.
+	DefaultDataChannelMaxBufferedBytes = 1 << 20
 )
 
 // Config configures a Server. The zero value of each optional field is
@@ -56,6 +65,19 @@ type Config struct {
 	Notify bool
 	// Version is sent as offer.version; empty omits it.
 	Version string
+	// DataChannelMaxMessageSize is the largest DataChannel message in
+	// bytes; 0 means 262144. It is offered as a=max-message-size, and a
+	// larger message from a client (or one whose zlib content is larger) is
+	// dropped and counted in hayate_room_datachannel_drops_total{reason=
+	// "too_large"}.
+	DataChannelMaxMessageSize int
+	// DataChannelMaxBufferedBytes bounds the unsent bytes of each
+	// DataChannel the server opens; 0 means 1 MiB. Past it a messaging
+	// message to that receiver is dropped (counted, reason "buffer_full")
+	// and a signaling message closes the connection with 4409. The media
+	// plane keeps this bound itself and has no setting for it yet, so New
+	// refuses any other value.
+	DataChannelMaxBufferedBytes int
 
 	// transports replaces Plane in tests (room's fake transports).
 	transports room.TransportFactory
@@ -98,6 +120,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.PingInterval < 0 || cfg.PongTimeout < 0 || cfg.MaxMessageBytes < 0 {
 		return nil, fmt.Errorf("%w: negative PingInterval, PongTimeout or MaxMessageBytes", ErrConfig)
 	}
+	if cfg.DataChannelMaxBufferedBytes != 0 && cfg.DataChannelMaxBufferedBytes != DefaultDataChannelMaxBufferedBytes {
+		return nil, fmt.Errorf("%w: DataChannelMaxBufferedBytes %d: the media plane supports only %d for now",
+			ErrConfig, cfg.DataChannelMaxBufferedBytes, DefaultDataChannelMaxBufferedBytes)
+	}
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
@@ -116,6 +142,8 @@ func New(cfg Config) (*Server, error) {
 		Version:    cfg.Version,
 		Now:        cfg.now,
 		NewID:      cfg.newID,
+
+		DataChannelMaxMessageSize: cfg.DataChannelMaxMessageSize,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
@@ -165,8 +193,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Shutdown stops accepting (new upgrades get 503), closes every WebSocket
-// with 1000 "SHUTDOWN" (each connection leaves its channel) and waits for
-// the connections' goroutines, or for ctx.
+// with 1000 "SHUTDOWN" (each connection leaves its channel; a client whose
+// signaling switched to DataChannels gets {"type":"close","code":1000,
+// "reason":"SHUTDOWN"} there first) and waits for the connections'
+// goroutines, or for ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutting = true
@@ -177,6 +207,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()
+		s.rooms.Wait() // transports closed after their DataChannels
 		if s.plane != nil {
 			s.plane.Wait()
 		}

@@ -63,17 +63,109 @@ type fakeTransport struct {
 
 	mu        sync.Mutex
 	remoteSet bool
+	remote    dataplane.RemoteParams
 	downs     int
 	closed    bool
+	dcs       []*fakeDC
+	order     []string // "close <label>" and "transport close", in order
+}
+
+// fakeDC is a DataChannel that records what the server sends; Close plays
+// a client that closes its side at once.
+type fakeDC struct {
+	t     *fakeTransport
+	label string
+	h     room.DataChannelHandler
+
+	mu     sync.Mutex
+	sent   [][]byte
+	signal chan struct{} // closed and replaced on every send
+	closed bool
+	once   sync.Once
+}
+
+func (d *fakeDC) Send(b []byte, isString bool) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return errors.New("fake: closed")
+	}
+	d.sent = append(d.sent, append([]byte(nil), b...))
+	close(d.signal)
+	d.signal = make(chan struct{})
+	return nil
+}
+
+func (d *fakeDC) Close() error {
+	d.mu.Lock()
+	d.closed = true
+	d.mu.Unlock()
+	d.t.mu.Lock()
+	d.t.order = append(d.t.order, "close "+d.label)
+	d.t.mu.Unlock()
+	d.once.Do(d.h.OnClose)
+	return nil
+}
+
+// next waits for the n-th message sent on the channel (0-based) and
+// returns it decoded.
+func (d *fakeDC) next(t *testing.T, n int) map[string]any {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		d.mu.Lock()
+		if len(d.sent) > n {
+			b := d.sent[n]
+			d.mu.Unlock()
+			var m map[string]any
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatalf("%s: invalid JSON %s", d.label, b)
+			}
+			return m
+		}
+		sig := d.signal
+		d.mu.Unlock()
+		select {
+		case <-sig:
+		case <-deadline:
+			t.Fatalf("no message %d on %s", n, d.label)
+		}
+	}
+}
+
+func (d *fakeDC) count() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.sent)
+}
+
+func (t *fakeTransport) OpenDataChannel(cfg dataplane.DataChannelConfig, h room.DataChannelHandler) (room.DataChannel, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d := &fakeDC{t: t, label: cfg.Label, h: h, signal: make(chan struct{})}
+	t.dcs = append(t.dcs, d)
+	return d, nil
+}
+
+func (t *fakeTransport) dc(label string) *fakeDC {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, d := range t.dcs {
+		if d.label == label {
+			return d
+		}
+	}
+	return nil
 }
 
 func (t *fakeTransport) Local() dataplane.LocalParams { return t.local }
-func (t *fakeTransport) SetRemote(dataplane.RemoteParams) error {
+func (t *fakeTransport) SetRemote(r dataplane.RemoteParams) error {
 	if t.f.panics.Load() {
 		panic("fake SetRemote panic")
 	}
 	t.mu.Lock()
 	t.remoteSet = true
+	t.remote = r
 	t.mu.Unlock()
 	return nil
 }
@@ -89,7 +181,12 @@ func (t *fakeTransport) RemoveDownstream(string) {}
 func (t *fakeTransport) Close() {
 	t.mu.Lock()
 	t.closed = true
+	t.order = append(t.order, "transport close")
+	dcs := t.dcs
 	t.mu.Unlock()
+	for _, d := range dcs {
+		go d.once.Do(d.h.OnClose)
+	}
 }
 
 // --- test server and client ---
@@ -269,6 +366,13 @@ func answerFor(t *testing.T, offerSDP string) string {
 	b.WriteString("v=0\r\no=- 99 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n")
 	for i, md := range sd.MediaDescriptions {
 		mid, _ := md.Attribute("mid")
+		if md.MediaName.Media == "application" {
+			b.WriteString("m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\n")
+			b.WriteString("a=ice-ufrag:clnt\r\na=ice-pwd:clientpasswordclientpassword\r\n")
+			b.WriteString("a=fingerprint:sha-256 95:9C:81:5F:53:98:CD:53:E3:1D:59:B3:88:69:7B:58:D4:4F:05:22:8C:4D:9D:13:D8:31:F4:D1:F3:BC:A6:0A\r\n")
+			b.WriteString("a=setup:active\r\na=mid:" + mid + "\r\na=sctp-port:5000\r\na=max-message-size:262144\r\n")
+			continue
+		}
 		fmt.Fprintf(&b, "m=%s 9 UDP/TLS/RTP/SAVPF %s\r\nc=IN IP4 0.0.0.0\r\n", md.MediaName.Media, strings.Join(md.MediaName.Formats, " "))
 		b.WriteString("a=ice-ufrag:clnt\r\na=ice-pwd:clientpasswordclientpassword\r\n")
 		b.WriteString("a=fingerprint:sha-256 95:9C:81:5F:53:98:CD:53:E3:1D:59:B3:88:69:7B:58:D4:4F:05:22:8C:4D:9D:13:D8:31:F4:D1:F3:BC:A6:0A\r\n")

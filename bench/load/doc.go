@@ -1,0 +1,48 @@
+// Package load is Hayate's load generator: it starts a server under test as
+// a child process, drives it with real WebRTC clients (bench/soraclient on
+// pion: ICE, DTLS and SRTP over 127.0.0.1) and reports the server's CPU time
+// per forwarded packet beside the pion baseline (bench/baseline) measured
+// the same way in the same run.
+//
+// # Model
+//
+// A Run measures one scenario against each server in turn:
+//
+//  1. start the server with free ports on 127.0.0.1 (Hayate through
+//     HAYATE_* variables, the baseline through flags) and wait for its
+//     admin /healthz;
+//  2. connect the scenario's clients, group by group (publishers first),
+//     Options.Concurrency at a time; publishers start sending paced RTP at
+//     once: video as 30 frames a second of 5 back-to-back 1200-byte VP8
+//     packets (a keyframe every second and on PLI), Opus as 50 packets of
+//     100 bytes;
+//  3. wait until every receiver has a packet of every stream it expects,
+//     then Warmup;
+//  4. the window: publishers mark the packets they send (a flag in the
+//     stamp every payload ends with, beside the stream id and the send
+//     time in monotonic ns since the run's epoch) and count them; receivers
+//     count the marked packets they read and record their latency. After
+//     Duration the publishers pause and, once the last packets have
+//     arrived, the server's CPU time is read again: its process CPU clock
+//     (clock_getcpuclockid) is read before and after, so joining and
+//     shutting down are not counted. go_memstats_mallocs_total from the
+//     admin /metrics gives allocations;
+//  5. stop the server (SIGTERM), close the clients.
+//
+// CPU per packet is the server's CPU time in the window over the packets
+// the receivers got; loss compares those with what the publishers sent
+// times each stream's receivers. Latency is publisher WriteRTP to
+// subscriber Read, so it includes both pion stacks; the two servers are
+// compared on equal terms.
+//
+// The load runs in this process, beside the server, on the same cores:
+// subscribers have no interceptors and read into one reused buffer per
+// track; publishers answer NACKs and send sender reports.
+//
+// # Concurrency
+//
+// Run may be called from one goroutine at a time (the servers it starts
+// would compete for the cores). Inside a run, each publisher has one
+// goroutine, each received track one, and the counters they share are
+// atomic.
+package load
