@@ -167,6 +167,49 @@ func (p *plane) candidates() []Candidate {
 
 func (p *plane) localAddr() netip.AddrPort { return p.local }
 
+func (p *plane) startRTPForwarding(trackID string, to netip.AddrPort, ssrc uint32, rid string) (uint64, error) {
+	if !to.IsValid() || to.Port() == 0 {
+		return 0, fmt.Errorf("dataplane: RTP forwarding destination %v is not an address and port", to)
+	}
+	var (
+		id  uint64
+		err error
+	)
+	if werr := p.doWait(func(l *loopState) { id, err = l.addForward(trackID, to, ssrc, rid) }); werr != nil {
+		return 0, werr
+	}
+	return id, err
+}
+
+func (l *loopState) addForward(trackID string, to netip.AddrPort, ssrc uint32, rid string) (uint64, error) {
+	src := l.tracks[trackID]
+	if src == nil {
+		return 0, ErrUnknownTrack
+	}
+	if _, ok := src.layerIndex(rid); !ok {
+		return 0, fmt.Errorf("dataplane: %s has no layer %q", trackID, rid)
+	}
+	l.nextForward++
+	d := &downTrack{srcID: trackID, ssrc: ssrc, plainTo: to, current: -1, target: -1, requestedRID: rid}
+	l.forwards[l.nextForward] = d
+	l.attach(d, src, rid)
+	return l.nextForward, nil
+}
+
+func (p *plane) stopRTPForwarding(id uint64) {
+	_ = p.do(func(l *loopState) {
+		d := l.forwards[id]
+		if d == nil {
+			return
+		}
+		delete(l.forwards, id)
+		if d.src != nil {
+			d.src.downs = removeDown(d.src.downs, d)
+			d.src = nil
+		}
+	})
+}
+
 // do hands a command to the loop. Commands run on the loop goroutine in the
 // order pushed; they must not block.
 func (p *plane) do(cmd func(*loopState)) error {

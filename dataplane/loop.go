@@ -93,7 +93,9 @@ type loopState struct {
 	byUfrag            map[string]*transport
 	byAddr             map[netip.AddrPort]*transport
 	transports         map[*transport]struct{}
-	tracks             map[string]*source // every published track by TrackID
+	tracks             map[string]*source    // every published track by TrackID
+	forwards           map[uint64]*downTrack // RTP forwarding sinks
+	nextForward        uint64
 
 	// Scratch, reused for every packet.
 	hdr     rtp.Header
@@ -120,6 +122,7 @@ func newLoopState(p *plane) *loopState {
 		byAddr:     map[netip.AddrPort]*transport{},
 		transports: map[*transport]struct{}{},
 		tracks:     map[string]*source{},
+		forwards:   map[uint64]*downTrack{},
 		egress:     netio.NewMessages(egressBatch),
 		scratch:    make([]byte, 0, netio.BufSize),
 		seqs:       make([]uint16, 0, 256),
@@ -140,6 +143,9 @@ type source struct {
 	codec     media.Codec
 	layers    []*upTrack
 	downs     []*downTrack
+	// capBps caps the publisher's send rate for this track (REMB, which
+	// Chrome honours as a ceiling even with transport-cc); 0: no cap.
+	capBps uint64
 }
 
 // upTrack is one layer of a source: one upstream SSRC (plus its RTX SSRC).
@@ -194,6 +200,11 @@ type downTrack struct {
 	lastTL0    uint8
 	lastSentAt int64
 	switches   uint64
+	// paused: nothing is forwarded until resumed (then from a keyframe).
+	paused bool
+	// plainTo is set for an RTP forwarding sink: unencrypted RTP to an
+	// external address, with no transport (owner is nil).
+	plainTo netip.AddrPort
 }
 
 func (l *loopState) installSRTP(t *transport, rx, tx *srtp.Context) {
@@ -315,7 +326,7 @@ func (l *loopState) attach(d *downTrack, src *source, rid string) {
 	d.target, _ = src.layerIndex(rid)
 	d.requested = d.target
 	src.downs = append(src.downs, d)
-	if d.owner.ls.connected && d.target >= 0 {
+	if (d.owner == nil || d.owner.ls.connected) && d.target >= 0 {
 		l.requestKeyframe(src.layers[d.target], l.p.now(), false)
 	}
 }
@@ -550,7 +561,14 @@ func (l *loopState) bindBySDES(t *transport, pkt []byte) *upTrack {
 // timestamp space (switching layers on a keyframe), rewrite SSRC and the
 // transport-wide sequence, strip MID, encrypt in place.
 func (l *loopState) forward(d *downTrack, up *upTrack, pkt []byte, keyframe bool, now int64) {
+	if d.paused {
+		return
+	}
 	dst := d.owner
+	if dst == nil {
+		l.forwardPlain(d, up, pkt, keyframe, now)
+		return
+	}
 	if !dst.ls.connected || !dst.ls.selected.IsValid() {
 		return
 	}
@@ -574,6 +592,29 @@ func (l *loopState) forward(d *downTrack, up *upTrack, pkt []byte, keyframe bool
 	d.lastSeq, d.lastTS, d.lastSentAt = media.Seq(out), media.Timestamp(out), now
 	d.sstats.OnSent(d.lastTS, len(out), now)
 	l.encryptAndSend(dst, out)
+}
+
+// forwardPlain sends a packet to an RTP forwarding sink: munged like a
+// subscriber's stream, unencrypted, header extensions cleared.
+func (l *loopState) forwardPlain(d *downTrack, up *upTrack, pkt []byte, keyframe bool, now int64) {
+	if d.current != up.index {
+		if d.target != up.index || !keyframe {
+			if d.target == up.index && now-up.lastPLI > int64(pliInterval) {
+				l.requestKeyframe(up, now, false)
+			}
+			return
+		}
+		l.switchTo(d, up, pkt, now)
+	}
+	out := append(l.slot(), pkt...)
+	l.munge(d, out)
+	media.SetSSRC(out, d.ssrc)
+	media.ClearExtension(out, ExtMid)
+	media.ClearExtension(out, ExtRID)
+	media.ClearExtension(out, ExtRepairedRID)
+	media.ClearExtension(out, ExtTransportCC)
+	d.lastSeq, d.lastTS, d.lastSentAt = media.Seq(out), media.Timestamp(out), now
+	l.commit(out, d.plainTo)
 }
 
 // switchTo makes up the current layer of d, starting with pkt (a keyframe):
@@ -616,6 +657,9 @@ func (l *loopState) switchTo(d *downTrack, up *upTrack, pkt []byte, now int64) {
 func (l *loopState) switched(d *downTrack, prev int) {
 	d.switches++
 	if prev == -1 && d.current == -1 {
+		return
+	}
+	if d.owner == nil {
 		return
 	}
 	ev, ok := d.owner.events.(LayerEvents)
@@ -796,6 +840,55 @@ const (
 	rtcpTypePSFB  = 206
 )
 
+// pauseDownstream stops or resumes one track of a subscriber; a resumed
+// track restarts from a keyframe in the same sequence space.
+func (l *loopState) pauseDownstream(t *transport, id string, paused bool) error {
+	d := t.ls.downsByID[id]
+	if d == nil {
+		return ErrUnknownTrack
+	}
+	if d.paused == paused {
+		return nil
+	}
+	d.paused = paused
+	if !paused && d.src != nil {
+		d.current = -1
+		d.pliRetries = 0
+		if d.target >= 0 {
+			l.requestKeyframe(d.src.layers[d.target], l.p.now(), true)
+		}
+	}
+	return nil
+}
+
+// setCap sets (0: removes) the REMB cap of a published track.
+func (l *loopState) setCap(t *transport, id string, bps uint64) error {
+	src := t.ls.sources[id]
+	if src == nil {
+		return ErrUnknownTrack
+	}
+	src.capBps = bps
+	if bps > 0 {
+		l.sendCap(src)
+	}
+	return nil
+}
+
+// sendCap tells the publisher the most it may send for src (REMB,
+// draft-alvestrand-rmcat-remb-03) over the SSRCs of its layers.
+func (l *loopState) sendCap(src *source) {
+	l.ssrcs = l.ssrcs[:0]
+	for _, up := range src.layers {
+		if up.ssrc != 0 {
+			l.ssrcs = append(l.ssrcs, up.ssrc)
+		}
+	}
+	if len(l.ssrcs) == 0 {
+		return
+	}
+	l.sendRTCP(src.owner, feedback.AppendREMB(l.slot(), src.owner.rtcpSSRC, src.capBps, l.ssrcs))
+}
+
 // relayKeyframeRequest passes a subscriber's PLI/FIR to the publisher of the
 // layer it receives (or waits for).
 func (l *loopState) relayKeyframeRequest(d *downTrack, now int64) {
@@ -962,6 +1055,11 @@ func (l *loopState) reportsAndRetries(now int64) {
 		}
 		if len(l.reports) > 0 {
 			l.sendRTCP(t, feedback.AppendReceiverReport(l.slot(), t.rtcpSSRC, l.reports))
+		}
+		for _, src := range t.ls.sources {
+			if src.capBps > 0 {
+				l.sendCap(src)
+			}
 		}
 		l.allocate(t, now)
 		for _, d := range t.ls.downsByID {

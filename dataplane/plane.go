@@ -225,6 +225,17 @@ func (p *Plane) Candidates() []Candidate { return p.impl.candidates() }
 // LocalAddr is the bound media socket address (tests use it with Port 0).
 func (p *Plane) LocalAddr() netip.AddrPort { return p.impl.localAddr() }
 
+// StartRTPForwarding sends a published track as plain (unencrypted) RTP to
+// to, with the given SSRC and its own continuous sequence and timestamps,
+// starting at a keyframe; rid picks a simulcast layer ("" the best). It
+// returns an id for StopRTPForwarding. The caller vets the destination.
+func (p *Plane) StartRTPForwarding(trackID string, to netip.AddrPort, ssrc uint32, rid string) (uint64, error) {
+	return p.impl.startRTPForwarding(trackID, to, ssrc, rid)
+}
+
+// StopRTPForwarding ends a forwarding started by StartRTPForwarding.
+func (p *Plane) StopRTPForwarding(id uint64) { p.impl.stopRTPForwarding(id) }
+
 // Close stops the loop, closes every transport (their OnClosed(nil) fire) and the socket.
 func (p *Plane) Close() error { return p.impl.close() }
 
@@ -260,6 +271,18 @@ func (t *Transport) AddDownstream(d Downstream) error { return t.impl.addDownstr
 // keyframe of that layer, which is requested at once.
 func (t *Transport) SetDownstreamLayer(trackID, rid string) error {
 	return t.impl.setDownstreamLayer(trackID, rid)
+}
+
+// PauseDownstream stops (true) or resumes (false) forwarding one track to
+// this transport; a resumed video track restarts from a keyframe.
+func (t *Transport) PauseDownstream(trackID string, paused bool) error {
+	return t.impl.pauseDownstream(trackID, paused)
+}
+
+// SetUpstreamBitrateCap caps what the client may send for one of its
+// tracks, in bits per second (REMB, repeated every second); 0 removes the cap.
+func (t *Transport) SetUpstreamBitrateCap(trackID string, bps uint64) error {
+	return t.impl.setUpstreamBitrateCap(trackID, bps)
 }
 
 // RemoveDownstream stops forwarding a track to this transport.

@@ -290,6 +290,22 @@ func (t *transport) setDownstreamLayer(id, rid string) error {
 	return err
 }
 
+func (t *transport) pauseDownstream(id string, paused bool) error {
+	var err error
+	if werr := t.p.doWait(func(l *loopState) { err = l.pauseDownstream(t, id, paused) }); werr != nil {
+		return werr
+	}
+	return err
+}
+
+func (t *transport) setUpstreamBitrateCap(id string, bps uint64) error {
+	var err error
+	if werr := t.p.doWait(func(l *loopState) { err = l.setCap(t, id, bps) }); werr != nil {
+		return werr
+	}
+	return err
+}
+
 func (t *transport) removeDownstream(id string) {
 	_ = t.p.do(func(l *loopState) { l.removeDownstream(t, id) })
 }
