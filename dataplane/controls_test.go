@@ -118,3 +118,37 @@ func TestPlainRTPForwarding(t *testing.T) {
 		t.Fatalf("forwards %v id %d", l.forwards, id)
 	}
 }
+
+func TestAudioLevels(t *testing.T) {
+	l, _, enc, from, _ := newTestLoop(t, 0)
+	pub := l.byAddr[from]
+	l.addUpstream(pub, Upstream{TrackID: "pub:0", Kind: KindAudio, Mid: "0", SSRC: 2222, PayloadType: 111, ClockRate: 48000})
+	for i := 0; i < 50; i++ {
+		h := rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: uint16(i), Timestamp: uint32(i) * 960, SSRC: 2222}
+		level := byte(90) // quiet
+		if i >= 25 {
+			level = 0x80 | 10 // loud, voice
+		}
+		if err := h.SetExtension(ExtAudioLevel, []byte{level}); err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := (&rtp.Packet{Header: h, Payload: []byte{1, 2, 3}}).Marshal()
+		pkt, err := enc.EncryptRTP(nil, raw, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.handleDatagram(pkt, from, int64(i)*20e6)
+	}
+	out := map[string]AudioLevel{}
+	l.audioLevels(out, 50*20e6)
+	a, ok := out["pub:0"]
+	if !ok {
+		t.Fatalf("no level for the audio track: %v", out)
+	}
+	if a.Loudness < 80 || a.Loudness > 117 || a.SinceVoice < 0 || a.SinceVoice > 100e6 {
+		t.Fatalf("level %+v after 25 loud packets with voice", a)
+	}
+	if _, ok := out["pub:1"]; ok {
+		t.Fatal("a video track has an audio level")
+	}
+}

@@ -210,6 +210,25 @@ func (p *plane) stopRTPForwarding(id uint64) {
 	})
 }
 
+func (p *plane) audioLevels() (map[string]AudioLevel, error) {
+	out := map[string]AudioLevel{}
+	err := p.doWait(func(l *loopState) { l.audioLevels(out, l.p.now()) })
+	return out, err
+}
+
+func (l *loopState) audioLevels(out map[string]AudioLevel, now int64) {
+	for id, src := range l.tracks {
+		if src.kind != KindAudio {
+			continue
+		}
+		since := time.Duration(-1)
+		if src.lastVoice != 0 {
+			since = time.Duration(now - src.lastVoice)
+		}
+		out[id] = AudioLevel{Loudness: src.loudness, SinceVoice: since}
+	}
+}
+
 // do hands a command to the loop. Commands run on the loop goroutine in the
 // order pushed; they must not block.
 func (p *plane) do(cmd func(*loopState)) error {

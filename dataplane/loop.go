@@ -143,6 +143,11 @@ type source struct {
 	codec     media.Codec
 	layers    []*upTrack
 	downs     []*downTrack
+	// loudness is the smoothed audio level (127 − the RFC 6464 level in
+	// −dBov: higher is louder) of an audio source; lastVoice the last packet
+	// whose voice-activity flag was set.
+	loudness  float64
+	lastVoice int64
 	// capBps caps the publisher's send rate for this track (REMB, which
 	// Chrome honours as a ceiling even with transport-cc); 0: no cap.
 	capBps uint64
@@ -492,6 +497,14 @@ func (l *loopState) handleRTP(t *transport, b []byte, from netip.AddrPort, now i
 	}
 	if up.history != nil {
 		up.history.Put(seq, pkt)
+	}
+	if src.kind == KindAudio {
+		if off, n, ok := media.FindExtension(pkt, ExtAudioLevel); ok && n >= 1 {
+			src.loudness = 0.9*src.loudness + 0.1*float64(127-pkt[off]&0x7f)
+			if pkt[off]&0x80 != 0 {
+				src.lastVoice = now
+			}
+		}
 	}
 	keyframe := true // any audio packet is a switching point
 	if src.kind == KindVideo && len(src.downs) > 0 {

@@ -15,6 +15,7 @@ package dataplane
 
 import (
 	"errors"
+	"time"
 
 	"github.com/hayate-sfu/hayate/dataplane/datachan"
 	"log/slog"
@@ -224,6 +225,19 @@ func (p *Plane) Candidates() []Candidate { return p.impl.candidates() }
 
 // LocalAddr is the bound media socket address (tests use it with Port 0).
 func (p *Plane) LocalAddr() netip.AddrPort { return p.impl.localAddr() }
+
+// AudioLevel is how loud an audio track has been recently.
+type AudioLevel struct {
+	// Loudness is 127 minus the smoothed RFC 6464 level (−dBov): 127 is
+	// full scale, 0 silence. Tracks without the audio-level extension stay 0.
+	Loudness float64
+	// SinceVoice is how long ago a packet flagged voice activity (-1: never).
+	SinceVoice time.Duration
+}
+
+// AudioLevels returns the level of every published audio track by TrackID,
+// for active-speaker choices (spotlight).
+func (p *Plane) AudioLevels() (map[string]AudioLevel, error) { return p.impl.audioLevels() }
 
 // StartRTPForwarding sends a published track as plain (unencrypted) RTP to
 // to, with the given SSRC and its own continuous sequence and timestamps,
