@@ -78,34 +78,40 @@ func BenchmarkLoad(b *testing.B) {
 					b.Error(r.Err)
 				}
 			}
-			report(b, results[len(results)-1])
+			report(b, results)
 		})
 	}
 }
 
-// report puts a result's figures on the benchmark line; NaN figures (not
-// measured) are left out.
-func report(b *testing.B, r load.Result) {
+// report puts the results' figures on the benchmark line (a gso=on run's
+// Hayate figures with a "gso-" prefix); figures not measured are left out.
+func report(b *testing.B, results []load.Result) {
 	b.ReportMetric(0, "ns/op")
 	put := func(v float64, unit string) {
 		if !math.IsNaN(v) {
 			b.ReportMetric(v, unit)
 		}
 	}
-	if r.Scenario == load.ScenarioJoin {
-		put(r.Hayate.ConnPerSec(), "hayate-conn/s")
-		put(r.Baseline.ConnPerSec(), "baseline-conn/s")
-		if r.Hayate != nil {
-			put(float64(r.Hayate.ConnectP50.Microseconds())/1e3, "connect-p50-ms")
+	for _, r := range results {
+		if r.Scenario == load.ScenarioJoin {
+			put(r.Hayate.ConnPerSec(), "hayate-conn/s")
+			put(r.Baseline.ConnPerSec(), "baseline-conn/s")
+			if r.Hayate != nil {
+				put(float64(r.Hayate.ConnectP50.Microseconds())/1e3, "connect-p50-ms")
+			}
+			continue
 		}
-		return
-	}
-	put(r.Hayate.USPerPkt(), "hayate-µs/pkt")
-	put(r.Baseline.USPerPkt(), "baseline-µs/pkt")
-	put(r.Speedup(), "speedup")
-	put(r.Hayate.LossPct(), "loss-%")
-	put(r.Hayate.AllocsPerPkt(), "allocs/pkt")
-	if r.Hayate != nil && r.Hayate.Forwarded > 0 {
-		put(float64(r.Hayate.P99.Microseconds()), "p99-µs")
+		pre := ""
+		if r.GSO {
+			pre = "gso-"
+		}
+		put(r.Hayate.USPerPkt(), pre+"hayate-µs/pkt")
+		put(r.Baseline.USPerPkt(), "baseline-µs/pkt")
+		put(r.Speedup(), pre+"speedup")
+		put(r.Hayate.LossPct(), pre+"loss-%")
+		put(r.Hayate.AllocsPerPkt(), pre+"allocs/pkt")
+		if r.Hayate != nil && r.Hayate.Forwarded > 0 {
+			put(float64(r.Hayate.P99.Microseconds()), pre+"p99-µs")
+		}
 	}
 }

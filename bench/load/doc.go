@@ -17,7 +17,9 @@
 //     packets (a keyframe every second and on PLI), Opus as 50 packets of
 //     100 bytes;
 //  3. wait until every receiver has a packet of every stream it expects,
-//     then Warmup;
+//     then Warmup; pause the publishers for half a second to read the
+//     server's idle CPU (every client joined, no media: its floor, shown
+//     beside the result, never subtracted from it);
 //  4. the window: publishers mark the packets they send (a flag in the
 //     stamp every payload ends with, beside the stream id and the send
 //     time in monotonic ns since the run's epoch) and count them; receivers
@@ -37,7 +39,11 @@
 //
 // The load runs in this process, beside the server, on the same cores:
 // subscribers have no interceptors and read into one reused buffer per
-// track; publishers answer NACKs and send sender reports.
+// track; publishers answer NACKs and send sender reports. The summary line
+// on Options.Log gives the clients' own CPU in the window: close to the
+// number of cores means the clients, not the server, set the pace (loss and
+// latency then say more about the clients than about the server; CPU per
+// packet stays the server's own).
 //
 // # Concurrency
 //

@@ -106,10 +106,10 @@ type Options struct {
 	// packet of each stream); 0 means 60 s.
 	ReadyTimeout time.Duration
 
-	// ProfileDir, when set, receives each server's CPU profile of the window
-	// (at most its first 10 s) and allocation profile (at its end) from its
-	// /debug/pprof: hayate-cpu.pprof, hayate-allocs.pprof,
-	// baseline-cpu.pprof, baseline-allocs.pprof.
+	// ProfileDir, when set, receives each server's CPU and allocation
+	// profiles of the window (its first 10 s at most; /debug/pprof/profile
+	// and the delta of /debug/pprof/allocs): hayate-cpu.pprof,
+	// hayate-allocs.pprof, baseline-cpu.pprof, baseline-allocs.pprof.
 	ProfileDir string
 	// Log receives progress and notes; nil discards them.
 	Log io.Writer

@@ -43,6 +43,7 @@ type Measurement struct {
 	// (join scenario only).
 	Joined     int
 	ConnectP50 time.Duration
+	ConnectP90 time.Duration // and the 90th percentile
 	JoinCPU    time.Duration
 	// ClientCPU is the load generator's own CPU time over the window (all
 	// clients, both pion stacks' client side): near 2 s per second of
@@ -112,8 +113,8 @@ func (m *Measurement) Summary() string {
 		return "not measured"
 	}
 	if m.Window == 0 {
-		return fmt.Sprintf("%s: %d joined in %v (%.0f/s), connect median %v, server CPU %v (%.2f ms per join), process total %v",
-			m.Server, m.Joined, m.JoinTime.Round(time.Millisecond), m.ConnPerSec(), m.ConnectP50.Round(time.Microsecond),
+		return fmt.Sprintf("%s: %d joined in %v (%.0f/s), connect median %v p90 %v, server CPU %v (%.2f ms per join), process total %v",
+			m.Server, m.Joined, m.JoinTime.Round(time.Millisecond), m.ConnPerSec(), m.ConnectP50.Round(time.Microsecond), m.ConnectP90.Round(time.Microsecond),
 			m.JoinCPU.Round(time.Microsecond), float64(m.JoinCPU.Microseconds())/1e3/float64(max(m.Joined, 1)), m.TotalCPU.Round(time.Millisecond))
 	}
 	return fmt.Sprintf("%s gso=%s: %d/%d packets in %v (%.0f pps), CPU %v = %s µs/pkt (idle %v/s; above idle %s µs/pkt), loss %s%%, latency p50 %v p99 %v, allocs/pkt %s, joined in %v (%d incomplete), process total %v, load clients %.2f CPU s/s",

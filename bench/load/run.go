@@ -126,6 +126,7 @@ func run(ctx context.Context, s *session, groups [][]member, m *Measurement) err
 		slices.Sort(took)
 		if len(took) > 0 {
 			m.ConnectP50 = took[len(took)/2]
+			m.ConnectP90 = took[min(len(took)-1, len(took)*9/10)]
 		}
 		return nil
 	}

@@ -504,10 +504,14 @@ func (s *session) window(ctx context.Context, m *Measurement) error {
 	var prof chan error
 	name := s.c.spec.kind.String()
 	if s.o.ProfileDir != "" {
+		// Both are delta profiles of the same seconds of the window.
 		secs := max(1, min(10, int(s.o.Duration/time.Second)))
-		prof = make(chan error, 1)
+		prof = make(chan error, 2)
 		go func() {
 			prof <- s.fetchProfile(ctx, fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), name+"-cpu.pprof")
+		}()
+		go func() {
+			prof <- s.fetchProfile(ctx, fmt.Sprintf("/debug/pprof/allocs?seconds=%d", secs), name+"-allocs.pprof")
 		}()
 	}
 	self0 := selfCPU()
@@ -533,11 +537,10 @@ func (s *session) window(ctx context.Context, m *Measurement) error {
 		m.Mallocs = max(0, (c-b)-(b-a))
 	}
 	if prof != nil {
-		if err := <-prof; err != nil {
-			fmt.Fprintf(s.o.Log, "# profile: %v\n", err)
-		}
-		if err := s.fetchProfile(ctx, "/debug/pprof/allocs", name+"-allocs.pprof"); err != nil {
-			fmt.Fprintf(s.o.Log, "# profile: %v\n", err)
+		for range 2 {
+			if err := <-prof; err != nil {
+				fmt.Fprintf(s.o.Log, "# profile: %v\n", err)
+			}
 		}
 	}
 

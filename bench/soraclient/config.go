@@ -70,9 +70,14 @@ func (c *Config) sends() bool { return c.Role == "sendrecv" || c.Role == "sendon
 
 // LoopbackSettingEngine returns the client's default setting engine: ICE over
 // IPv4 UDP on the "lo" interface only (127.0.0.1), loopback candidates
-// included, mDNS off. Nothing leaves the machine.
+// included, mDNS off, so nothing leaves the machine; and the answer says
+// a=setup:active (DTLS client), as browsers do. Without that pion answers an
+// ICE-lite offer with setup:passive and the server has to be the DTLS client.
 func LoopbackSettingEngine() *webrtc.SettingEngine {
 	s := &webrtc.SettingEngine{}
+	if err := s.SetAnsweringDTLSRole(webrtc.DTLSRoleClient); err != nil {
+		panic(err) // DTLSRoleClient is always accepted
+	}
 	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	s.SetIncludeLoopbackCandidate(true)
 	s.SetInterfaceFilter(func(name string) bool { return name == "lo" })

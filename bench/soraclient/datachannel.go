@@ -269,7 +269,9 @@ func (c *Client) channel(label string) (*webrtc.DataChannel, bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	ch := d.chans[label]
-	if ch == nil || !d.open[label] || d.closed[label] {
+	// ReadyState, not d.open: pion runs OnOpen on its own goroutine, which
+	// may come after the first message.
+	if ch == nil || ch.ReadyState() != webrtc.DataChannelStateOpen {
 		return nil, false, fmt.Errorf("%w: %q", ErrNoDataChannel, label)
 	}
 	return ch, d.compress[label], nil

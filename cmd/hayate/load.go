@@ -51,7 +51,7 @@ func runLoad(args []string, stdout, stderr io.Writer) int {
 	videoSize := fs.Int("video-size", 0, "video RTP payload bytes; 0 = 1200")
 	audioSize := fs.Int("audio-size", 0, "audio RTP payload bytes; 0 = 100")
 	concurrency := fs.Int("concurrency", 0, "clients connecting at once; 0 = 16")
-	profileDir := fs.String("profile-dir", "", "save Hayate's CPU profile of the window and its allocs profile in `DIR`")
+	profileDir := fs.String("profile-dir", "", "save each server's CPU and allocation profiles of the window in `DIR`")
 	quiet := fs.Bool("quiet", false, "print only the result lines")
 	selfProfile := fs.String("self-profile", "", "write the load generator's own CPU profile to `FILE` (is the client side the bottleneck?)")
 	if err := fs.Parse(args); err != nil {
