@@ -88,6 +88,8 @@ type Connection struct {
 	dcAccepted             bool // the answer accepted the application section
 	dcOpened               bool // the DataChannels were opened (endpoint.ch set)
 	switched               bool // signaling goes on DataChannels ("switched" sent)
+	switchPending          bool // channels open, waiting for the client's answer on stats
+	switchTimer            *time.Timer
 }
 
 // ID is the connection_id.
@@ -730,6 +732,9 @@ func (c *Connection) Close(code int, reason string) {
 func (c *Connection) leaveLocked() {
 	ch := c.ch
 	c.left = true
+	if c.switchTimer != nil {
+		c.switchTimer.Stop()
+	}
 	if i := slices.Index(ch.members, c); i >= 0 {
 		ch.members = slices.Delete(ch.members, i, i+1)
 	}

@@ -141,9 +141,10 @@ type endpoint struct {
 	cfg       dataplane.DataChannelConfig
 	offered   offerDataChannel
 
-	ch      DataChannel
-	closing atomic.Bool   // the server closes it (leave): OnClose is expected
-	closed  chan struct{} // closed by OnClose
+	ch            DataChannel
+	closing       atomic.Bool   // the server closes it (leave): OnClose is expected
+	pendingSwitch atomic.Bool   // stats: its first message switches signaling
+	closed        chan struct{} // closed by OnClose
 }
 
 // labelTable maps a messaging label to the endpoints of a channel that
@@ -169,7 +170,9 @@ func (c *Connection) buildEndpoints(req *JoinRequest) {
 			labels = append(labels, LabelRPC)
 		}
 		for _, l := range labels {
-			add(&endpoint{label: l, dir: DataChannelSendRecv, cfg: reliable(l)})
+			ep := &endpoint{label: l, dir: DataChannelSendRecv, cfg: reliable(l)}
+			ep.pendingSwitch.Store(l == LabelStats)
+			add(ep)
 		}
 	}
 	for _, d := range req.DataChannels {
@@ -218,19 +221,39 @@ func (c *Connection) acceptApplicationLocked(a *offer.Answer, rp *dataplane.Remo
 }
 
 // openDataChannels opens every channel of the connection once its
-// transport is up, then switches signaling to them. Called from
-// onConnected without the channel lock: opening queues SCTP messages and is
-// kept out of the lock.
+// transport is up. Called from onConnected without the channel lock:
+// opening queues SCTP messages and is kept out of the lock.
+//
+// With DataChannel signaling, switched must not reach the client before its
+// DataChannels do, or the SDK neither uses nor reports them (its datachannel
+// callback lists only the channels it already has). The plane does not
+// report the client's DCEP acknowledgements, so the room proves the
+// channels arrived with a round trip: "stats" is opened last and carries a
+// req-stats at once; the first message the client sends on it (its stats
+// answer) switches. Clients that do not answer are switched after
+// switchFallback.
 func (c *Connection) openDataChannels(tr Transport) {
-	opened := make([]DataChannel, 0, len(c.dcs))
-	var failed error
+	order := make([]*endpoint, 0, len(c.dcs))
+	var stats *endpoint
 	for _, ep := range c.dcs {
+		if ep.label == LabelStats && !ep.messaging {
+			stats = ep
+			continue
+		}
+		order = append(order, ep)
+	}
+	if stats != nil {
+		order = append(order, stats)
+	}
+	opened := make(map[*endpoint]DataChannel, len(order))
+	var failed error
+	for _, ep := range order {
 		ch, err := tr.OpenDataChannel(ep.cfg, ep)
 		if err != nil {
 			failed = fmt.Errorf("opening DataChannel %q: %w", ep.label, err)
 			break
 		}
-		opened = append(opened, ch)
+		opened[ep] = ch
 	}
 	c.ch.mu.Lock()
 	defer c.ch.mu.Unlock()
@@ -240,8 +263,8 @@ func (c *Connection) openDataChannels(tr Transport) {
 		}
 		return
 	}
-	for i, ch := range opened {
-		c.dcs[i].ch = ch
+	for ep, ch := range opened {
+		ep.ch = ch
 	}
 	c.dcOpened = true
 	c.reg.metrics.dcOpened.Add(float64(len(opened)))
@@ -254,16 +277,42 @@ func (c *Connection) openDataChannels(tr Transport) {
 	if !c.dcSignaling {
 		return
 	}
+	c.switchPending = true
+	if err := stats.ch.Send(reqStats, true); err != nil {
+		c.reg.log.Debug("room: req-stats before the switch", "connection_id", c.id, "err", err)
+	}
+	c.switchTimer = time.AfterFunc(switchFallback, func() { c.switchSignaling("no answer on stats") })
+}
+
+// reqStats asks the client for its stats on the stats channel.
+var reqStats = []byte(`{"type":"req-stats"}`)
+
+// switchFallback bounds the wait for the client's first answer on the stats
+// channel before signaling switches anyway (a variable for tests).
+var switchFallback = time.Second
+
+// switchSignaling moves signaling to the DataChannels: the peer is told,
+// then switched goes on the WebSocket (signaling.md §7). It runs once, on
+// the client's first message on stats or at switchFallback.
+func (c *Connection) switchSignaling(why string) {
+	c.ch.mu.Lock()
+	defer c.ch.mu.Unlock()
+	if c.left || !c.switchPending {
+		return
+	}
+	c.switchPending = false
+	c.switchTimer.Stop()
 	if p, ok := c.peer.(DataChannelPeer); ok {
 		p.Switched(c.ignoreWS)
 	}
 	c.switched = true
+	c.reg.metrics.switched.Inc()
+	c.reg.log.Info("room: signaling switched to DataChannels", "connection_id", c.id,
+		"ignore_disconnect_websocket", c.ignoreWS, "after", why)
 	b, err := encode(switchedMessage{Type: "switched", IgnoreDisconnectWebSocket: c.ignoreWS})
 	if err == nil {
-		c.peer.Send(b) // always on the WebSocket (signaling.md §7)
+		c.peer.Send(b) // always on the WebSocket
 	}
-	c.reg.metrics.switched.Inc()
-	c.reg.log.Info("room: signaling switched to DataChannels", "connection_id", c.id, "ignore_disconnect_websocket", c.ignoreWS)
 }
 
 // rebuildLabelsLocked publishes a new table of the endpoints that receive
@@ -465,6 +514,11 @@ func (ep *endpoint) OnMessage(data []byte, isString bool) {
 		return
 	}
 	m.dcSignalingIn.Inc()
+	if ep.label == LabelStats && ep.pendingSwitch.CompareAndSwap(true, false) {
+		// The client's answer to the req-stats sent with the channels:
+		// they have all reached it.
+		c.switchSignaling("the client answered on stats")
+	}
 	p, ok := c.peer.(DataChannelPeer)
 	if !ok {
 		m.dcDropUnhandled.Inc()

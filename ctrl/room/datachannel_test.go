@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hayate-sfu/hayate/ctrl/offer"
 	"github.com/hayate-sfu/hayate/dataplane"
@@ -248,8 +249,8 @@ func TestSignalingRouting(t *testing.T) {
 			t.Errorf("%s channel got %q, want one message with %s", label, got, want)
 		}
 	}
-	if got := dcTexts(t, a.tr.dc(LabelStats)); len(got) != 0 {
-		t.Errorf("stats channel got %q", got)
+	if got := dcTexts(t, a.tr.dc(LabelStats)); len(got) != 1 || got[0] != `{"type":"req-stats"}` {
+		t.Errorf("stats channel got %q, want the req-stats sent with the channels", got)
 	}
 	if got := counter(t, e.prm, "hayate_room_datachannel_signaling_switched_total"); got != 1 {
 		t.Errorf("switched counted %v", got)
@@ -267,6 +268,7 @@ func TestSignalingChannelInput(t *testing.T) {
 	r := messagingReq()
 	a := e.join("A", r)
 	a.connect(t)
+	a.p.dcIn = nil // the stats answer of connect
 	sig := a.tr.dc(LabelSignaling)
 	sig.h.OnMessage([]byte(`{"type":"re-answer"}`), true)
 	sig.h.OnMessage(bytes.Repeat([]byte("x"), 2049), true)
@@ -671,5 +673,57 @@ func TestJoinValidationDataChannels(t *testing.T) {
 	}
 	if _, err := NewRegistry(Config{Transports: &fakeFactory{}, DataChannelMaxMessageSize: 10}); !errors.Is(err, ErrInvalidRequest) {
 		t.Errorf("tiny DataChannelMaxMessageSize accepted: %v", err)
+	}
+}
+
+// TestSwitchWaitsForTheClient: switched goes out only once the client has
+// answered on the stats channel (its channels have all arrived), or after
+// the fallback delay for a client that does not answer.
+func TestSwitchWaitsForTheClient(t *testing.T) {
+	e := newEnv(t)
+	a := e.join("A", messagingReq(chat(DataChannelSendRecv)))
+	a.answer(t, a.p.take(t))
+	a.tr.events.OnConnected()
+	if got := types(a.p.take(t)); got != "notify:connection.created" {
+		t.Errorf("before the client answered on stats A got %s", got)
+	}
+	if err := a.c.Push(1); err != nil {
+		t.Fatal(err)
+	}
+	if got := types(a.p.take(t)); got != "push" {
+		t.Errorf("before the switch a push went %s, want the WebSocket", got)
+	}
+	stats := a.tr.dc(LabelStats)
+	if got := dcTexts(t, stats); len(got) != 1 || got[0] != `{"type":"req-stats"}` {
+		t.Fatalf("stats channel got %q", got)
+	}
+	if last := a.tr.dcs[len(a.tr.dcs)-1].cfg.Label; last != LabelStats {
+		t.Errorf("%s opened last, want stats (after every other channel)", last)
+	}
+	stats.h.OnMessage([]byte(`{"type":"stats","reports":[]}`), true)
+	if got := types(a.p.take(t)); got != "switched" {
+		t.Errorf("after the answer on stats A got %s", got)
+	}
+	stats.h.OnMessage([]byte(`{"type":"stats","reports":[]}`), true)
+	if got := a.p.take(t); len(got) != 0 {
+		t.Errorf("a second stats answer sent %s", types(got))
+	}
+
+	// A client that never answers is switched after switchFallback.
+	defer func(d time.Duration) { switchFallback = d }(switchFallback)
+	switchFallback = 10 * time.Millisecond
+	b := e.join("B", messagingReq())
+	b.answer(t, b.p.take(t))
+	b.tr.events.OnConnected()
+	switched := func() bool {
+		b.p.mu.Lock()
+		defer b.p.mu.Unlock()
+		return b.p.switched != nil
+	}
+	for deadline := time.Now().Add(5 * time.Second); !switched() && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !switched() {
+		t.Fatal("B was never switched")
 	}
 }

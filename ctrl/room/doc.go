@@ -23,9 +23,10 @@
 // signaling or messaging labels gets an m=application section (after its
 // first sections, so it keeps its index in re-offers). When its transport
 // is up the room opens its channels — signaling, notify, push, stats, rpc,
-// then the '#' labels — and, with DataChannel signaling, sends switched on
-// the WebSocket; from then on re-offer, notify and push go on their
-// channels. A message on a '#' label is fanned out, without the channel
+// then the '#' labels, stats last with a req-stats — and, with DataChannel
+// signaling, sends switched on the WebSocket when the client answers on
+// stats (its channels have all arrived; at most 1 s later without an
+// answer); from then on re-offer, notify and push go on their channels. A message on a '#' label is fanned out, without the channel
 // lock and without allocating, to every other connection of the channel
 // that has the label and may receive it, except those of the sender's
 // bundle; each receiver gets it with the sender's 26-byte connection id in

@@ -475,11 +475,16 @@ func (m *member) answer(t *testing.T, msgs []map[string]any) {
 }
 
 // connect answers the first offer and reports the transport connected.
+// With DataChannel signaling the client then answers the req-stats on its
+// stats channel, as the SDKs do, which completes the switch.
 func (m *member) connect(t *testing.T) []map[string]any {
 	t.Helper()
 	msgs := m.p.take(t)
 	m.answer(t, msgs)
 	m.tr.events.OnConnected()
+	if d := m.tr.dc(LabelStats); d != nil {
+		d.h.OnMessage([]byte(`{"type":"stats","reports":[]}`), true)
+	}
 	return msgs
 }
 

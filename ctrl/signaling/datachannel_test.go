@@ -44,6 +44,9 @@ func (ts *testServer) joinDC(t *testing.T, c *client, role string, extra map[str
 		t.Fatal("connection not in the room")
 	}
 	tr.events.OnConnected()
+	if d := tr.dc(room.LabelStats); d != nil { // the SDK answers the req-stats sent with the channels
+		d.h.OnMessage([]byte(`{"type":"stats","reports":[]}`), true)
+	}
 	return o, tr, rc
 }
 

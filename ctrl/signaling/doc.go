@@ -20,22 +20,28 @@
 //	1000 TYPE-DISCONNECT     the client sent disconnect
 //	1000 SHUTDOWN            Server.Shutdown
 //	1000 DISCONNECTED-API    room.Connection.Disconnect (the HTTP API)
+//	1001 CLIENT-CLOSED       the WebSocket ended (unless ignore_disconnect_websocket
+//	                         after the switch), or the client closed a DataChannel
 //	4400 INVALID-JSON        not a JSON object, not UTF-8, no "type", binary frame
 //	4401 UNKNOWN-TYPE        "type" names no client message
 //	4402 UNEXPECTED-MESSAGE  message before connect, second connect, answer nothing awaits, update
 //	4403 INVALID-FIELD       missing, mistyped or out-of-range field (named), refused connect
 //	4406 INVALID-ANSWER      unusable SDP answer
 //	4408 PONG-TIMEOUT        nothing received for PongTimeout
-//	4409 SEND-QUEUE-FULL     the client does not read its messages
+//	4409 SEND-QUEUE-FULL     the client does not read its messages (WebSocket
+//	                         queue, or a signaling DataChannel's buffer)
 //	4410 TRANSPORT-CLOSED    the media transport ended (ICE timeout, DTLS failure)
-//	4413 MESSAGE-TOO-LARGE   a frame over MaxMessageBytes (the reason names the limit)
+//	4413 MESSAGE-TOO-LARGE   a frame over MaxMessageBytes (the reason names the limit),
+//	                         or a signaling message over the client's max-message-size
 //	4500 INTERNAL-ERROR      a server fault (panics are recovered, logged and counted)
 //
 // Every close is counted in hayate_signaling_closes_total{code,reason}.
 //
 // DataChannel signaling (signaling.md §7–§9). With data_channel_signaling
 // the room opens the signaling, notify, push, stats and rpc channels once
-// the transport is up and sends {"type":"switched"} on the WebSocket; from
+// the transport is up and sends {"type":"switched"} on the WebSocket once
+// the client has answered the req-stats sent on "stats" (opened last: the
+// answer shows that the SDK has all its channels), at most 1 s later; from
 // then on re-offer, notify and push go on their channels and the client's
 // re-answer, candidate and disconnect arrive on "signaling". Those are
 // decoded with the same rules as on the WebSocket; anything else there

@@ -184,6 +184,17 @@ func describeEvents(c *soraclient.Client) string {
 	return b.String()
 }
 
+// dtlsPassive makes a client answer a=setup:passive, pion's own default
+// towards an ICE-lite offer (browsers answer active): the server then is the
+// DTLS client.
+func dtlsPassive(c *soraclient.Config) {
+	se := soraclient.LoopbackSettingEngine()
+	if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer); err != nil {
+		panic(err)
+	}
+	c.SettingEngine = se
+}
+
 // withInterceptors puts a custom interceptor chain on a client.
 func withInterceptors(f func(*webrtc.MediaEngine, *interceptor.Registry) error) clientOpt {
 	return func(c *soraclient.Config) { c.Interceptors = f }

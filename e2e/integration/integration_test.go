@@ -129,7 +129,8 @@ func TestTwoPartySendrecv(t *testing.T) {
 }
 
 // (b) One sendonly publisher, ten recvonly subscribers (five joined before
-// it, five after): every subscriber receives the video payloads.
+// it, five after): every subscriber receives the video payloads. The late
+// five answer setup:passive, so the server is their DTLS client.
 func TestFanOutOneToTen(t *testing.T) {
 	e := newEnv(t, 60*time.Second)
 	const ch = "fan-out"
@@ -139,7 +140,7 @@ func TestFanOutOneToTen(t *testing.T) {
 	}
 	pubc := e.connect(ch, "sendonly")
 	for range 5 {
-		subs = append(subs, collect(e, e.connect(ch, "recvonly")))
+		subs = append(subs, collect(e, e.connect(ch, "recvonly", dtlsPassive)))
 	}
 	for _, s := range subs {
 		e.waitSees(s.c, pubc.ConnectionID())
