@@ -139,7 +139,14 @@ type RemoteParams struct {
 	DataChannels bool
 	// MaxMessageSize is the answer's a=max-message-size (0: 65536).
 	MaxMessageSize uint32
+	// DataChannelMaxBufferedBytes bounds each channel's unsent bytes; a Send
+	// beyond it fails with ErrDataChannelBufferFull. 0 means 1 MiB.
+	DataChannelMaxBufferedBytes uint64
 }
+
+// DataChannelOpenHandler may be implemented by a DataChannelHandler to hear
+// when the client acknowledged the channel (it has fired ondatachannel).
+type DataChannelOpenHandler = datachan.OpenHandler
 
 // DataChannelConfig describes a DataChannel the server opens (Sora's model:
 // the server opens every channel). MaxRetransmits / MaxPacketLifeTime < 0 mean unset.

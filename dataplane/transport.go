@@ -210,7 +210,8 @@ func (t *transport) runDTLS(ctx context.Context, r RemoteParams) {
 	if r.DataChannels {
 		sctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 		as, err := datachan.Start(sctx, res.Conn, datachan.Options{
-			DTLSClient: r.Role == DTLSClient, MaxMessageSize: r.MaxMessageSize, Logger: t.p.dtlsLog,
+			DTLSClient: r.Role == DTLSClient, MaxMessageSize: r.MaxMessageSize,
+			MaxBufferedBytes: r.DataChannelMaxBufferedBytes, Logger: t.p.dtlsLog,
 		})
 		cancel()
 		if err != nil {

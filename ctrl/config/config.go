@@ -34,6 +34,9 @@ type Config struct {
 	SignalingNotify         bool          // signaling_notify
 	ShutdownTimeout         time.Duration // shutdown_timeout
 
+	DataChannelMaxMessageSize   int // data_channel_max_message_size, in bytes
+	DataChannelMaxBufferedBytes int // data_channel_max_buffered_bytes
+
 	APICORSOrigin          string // api_cors_origin; empty: no CORS headers
 	APIMaxBodySize         int    // api_max_body_size, in bytes
 	APILoopbackAddressOnly bool   // api_loopback_address_only

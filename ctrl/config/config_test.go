@@ -16,23 +16,25 @@ func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
 // want is the configuration of the key list, written out by hand so
 // that a changed default is a failing test, not a silent change.
 var wantDefault = Config{
-	ListenAddress:           ip("0.0.0.0"),
-	SignalingPort:           5000,
-	APIPort:                 3000,
-	MediaPort:               50000,
-	PublicIPList:            nil, // auto
-	MediaGSO:                true,
-	AdminAddress:            ip("127.0.0.1"),
-	AdminPort:               6060,
-	LogLevel:                "info",
-	LogFormat:               "text",
-	PingInterval:            5 * time.Second,
-	PongTimeout:             30 * time.Second,
-	SignalingMaxMessageSize: 262144,
-	SignalingNotify:         true,
-	ShutdownTimeout:         10 * time.Second,
-	APIMaxBodySize:          1048576,
-	SDKDir:                  "e2e/node_modules/sora-js-sdk/dist",
+	ListenAddress:               ip("0.0.0.0"),
+	SignalingPort:               5000,
+	APIPort:                     3000,
+	MediaPort:                   50000,
+	PublicIPList:                nil, // auto
+	MediaGSO:                    true,
+	AdminAddress:                ip("127.0.0.1"),
+	AdminPort:                   6060,
+	LogLevel:                    "info",
+	LogFormat:                   "text",
+	PingInterval:                5 * time.Second,
+	PongTimeout:                 30 * time.Second,
+	SignalingMaxMessageSize:     262144,
+	SignalingNotify:             true,
+	ShutdownTimeout:             10 * time.Second,
+	APIMaxBodySize:              1048576,
+	DataChannelMaxMessageSize:   262144,
+	DataChannelMaxBufferedBytes: 1048576,
+	SDKDir:                      "e2e/node_modules/sora-js-sdk/dist",
 }
 
 func TestDefault(t *testing.T) {
@@ -83,6 +85,8 @@ func TestLoadFileEveryKey(t *testing.T) {
 		"signaling_max_message_size = 1024\n" +
 		"signaling_notify = false\n" +
 		"shutdown_timeout = 1h\n" +
+		"data_channel_max_message_size = 65536\n" +
+		"data_channel_max_buffered_bytes = 131072\n" +
 		"api_cors_origin = http://127.0.0.1:3333\n" +
 		"api_max_body_size = 2048\n" +
 		"api_loopback_address_only = true\n" +
@@ -93,25 +97,27 @@ func TestLoadFileEveryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		ListenAddress:           ip("127.0.0.1"),
-		SignalingPort:           5001,
-		APIPort:                 3001,
-		MediaPort:               50001,
-		PublicIPList:            []netip.Addr{ip("192.0.2.1"), ip("192.0.2.2"), ip("2001:db8::1")},
-		AdminAddress:            ip("::1"),
-		AdminPort:               6061,
-		LogLevel:                "debug",
-		LogFormat:               "json",
-		PingInterval:            500 * time.Millisecond,
-		PongTimeout:             2 * time.Minute,
-		SignalingMaxMessageSize: 1024,
-		SignalingNotify:         false,
-		ShutdownTimeout:         time.Hour,
-		APICORSOrigin:           "http://127.0.0.1:3333",
-		APIMaxBodySize:          2048,
-		APILoopbackAddressOnly:  true,
-		CrashLogDir:             "/var/log/hayate",
-		SDKDir:                  "/opt/sdk#1/dist",
+		ListenAddress:               ip("127.0.0.1"),
+		SignalingPort:               5001,
+		APIPort:                     3001,
+		MediaPort:                   50001,
+		PublicIPList:                []netip.Addr{ip("192.0.2.1"), ip("192.0.2.2"), ip("2001:db8::1")},
+		AdminAddress:                ip("::1"),
+		AdminPort:                   6061,
+		LogLevel:                    "debug",
+		LogFormat:                   "json",
+		PingInterval:                500 * time.Millisecond,
+		PongTimeout:                 2 * time.Minute,
+		SignalingMaxMessageSize:     1024,
+		SignalingNotify:             false,
+		ShutdownTimeout:             time.Hour,
+		DataChannelMaxMessageSize:   65536,
+		DataChannelMaxBufferedBytes: 131072,
+		APICORSOrigin:               "http://127.0.0.1:3333",
+		APIMaxBodySize:              2048,
+		APILoopbackAddressOnly:      true,
+		CrashLogDir:                 "/var/log/hayate",
+		SDKDir:                      "/opt/sdk#1/dist",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got  %+v\nwant %+v", got, want)

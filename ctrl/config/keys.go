@@ -188,6 +188,34 @@ var keys = []key{
 		get:  func(c *Config) string { return formatDuration(c.ShutdownTimeout) },
 	},
 	{
+		name: "data_channel_max_message_size",
+		def:  "262144",
+		doc:  "Largest DataChannel message, in bytes (1024-1048576), announced as `a=max-message-size`; a larger message from a client is dropped and counted.",
+		set: func(c *Config, v string) string {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1024 || n > 1<<20 {
+				return quoteShort(v) + " is not a size in bytes (1024-1048576)"
+			}
+			c.DataChannelMaxMessageSize = n
+			return ""
+		},
+		get: func(c *Config) string { return strconv.Itoa(c.DataChannelMaxMessageSize) },
+	},
+	{
+		name: "data_channel_max_buffered_bytes",
+		def:  "1048576",
+		doc:  "Unsent bytes the server keeps per DataChannel (65536-67108864). Past it a messaging message to that receiver is dropped (counted) and a signaling message closes the connection.",
+		set: func(c *Config, v string) string {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 65536 || n > 64<<20 {
+				return quoteShort(v) + " is not a size in bytes (65536-67108864)"
+			}
+			c.DataChannelMaxBufferedBytes = n
+			return ""
+		},
+		get: func(c *Config) string { return strconv.Itoa(c.DataChannelMaxBufferedBytes) },
+	},
+	{
 		name: "api_cors_origin",
 		def:  "",
 		doc:  "Origin (`scheme://host[:port]`, no path) sent in the HTTP API's CORS headers, for browser tools such as sora-devtools. Empty sends no CORS header. Not for production.",

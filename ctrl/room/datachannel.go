@@ -216,6 +216,7 @@ func (c *Connection) acceptApplicationLocked(a *offer.Answer, rp *dataplane.Remo
 		mms = limit
 	}
 	rp.DataChannels, rp.MaxMessageSize = true, mms
+	rp.DataChannelMaxBufferedBytes = uint64(c.reg.cfg.DataChannelMaxBufferedBytes)
 	c.dcAccepted = true
 	return nil
 }

@@ -148,6 +148,10 @@ type Config struct {
 	// received and of its decompressed content (larger ones are dropped and
 	// counted). 0 means DefaultDataChannelMaxMessageSize.
 	DataChannelMaxMessageSize int
+	// DataChannelMaxBufferedBytes bounds each DataChannel's unsent bytes on
+	// the server (a receiver that does not keep up gets drops, counted). 0
+	// means the media plane's default, 1 MiB.
+	DataChannelMaxBufferedBytes int
 }
 
 // Registry holds every channel and connection of this server.

@@ -120,7 +120,10 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		PongTimeout:     cfg.PongTimeout,
 		MaxMessageBytes: int64(cfg.SignalingMaxMessageSize),
 		Notify:          cfg.SignalingNotify,
-		Version:         Version,
+
+		DataChannelMaxMessageSize:   cfg.DataChannelMaxMessageSize,
+		DataChannelMaxBufferedBytes: cfg.DataChannelMaxBufferedBytes,
+		Version:                     Version,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: signaling: %w", err)

@@ -283,8 +283,11 @@ func sameJSON(t *testing.T, s string) string {
 }
 
 func TestNewConfigDataChannels(t *testing.T) {
-	if _, err := New(Config{transports: &fakeTransports{}, DataChannelMaxBufferedBytes: 4096}); err == nil {
-		t.Error("DataChannelMaxBufferedBytes the plane cannot apply was accepted")
+	if _, err := New(Config{transports: &fakeTransports{}, DataChannelMaxBufferedBytes: -1}); err == nil {
+		t.Error("a negative DataChannelMaxBufferedBytes was accepted")
+	}
+	if _, err := New(Config{transports: &fakeTransports{}, DataChannelMaxBufferedBytes: 4096}); err != nil {
+		t.Errorf("DataChannelMaxBufferedBytes 4096: %v", err)
 	}
 	if _, err := New(Config{transports: &fakeTransports{}, DataChannelMaxMessageSize: 100}); err == nil {
 		t.Error("DataChannelMaxMessageSize 100 accepted")

@@ -37,8 +37,8 @@ const (
 	// DefaultDataChannelMaxMessageSize is the default of
 	// Config.DataChannelMaxMessageSize.
 	DefaultDataChannelMaxMessageSize = room.DefaultDataChannelMaxMessageSize
-	// DefaultDataChannelMaxBufferedBytes is the default (and for now the
-	// only) value of Config.DataChannelMaxBufferedBytes.
+	// DefaultDataChannelMaxBufferedBytes is the default of
+	// Config.DataChannelMaxBufferedBytes.
 	DefaultDataChannelMaxBufferedBytes = 1 << 20
 )
 
@@ -74,9 +74,7 @@ type Config struct {
 	// DataChannelMaxBufferedBytes bounds the unsent bytes of each
 	// DataChannel the server opens; 0 means 1 MiB. Past it a messaging
 	// message to that receiver is dropped (counted, reason "buffer_full")
-	// and a signaling message closes the connection with 4409. The media
-	// plane keeps this bound itself and has no setting for it yet, so New
-	// refuses any other value.
+	// and a signaling message closes the connection with 4409.
 	DataChannelMaxBufferedBytes int
 
 	// transports replaces Plane in tests (room's fake transports).
@@ -120,9 +118,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.PingInterval < 0 || cfg.PongTimeout < 0 || cfg.MaxMessageBytes < 0 {
 		return nil, fmt.Errorf("%w: negative PingInterval, PongTimeout or MaxMessageBytes", ErrConfig)
 	}
-	if cfg.DataChannelMaxBufferedBytes != 0 && cfg.DataChannelMaxBufferedBytes != DefaultDataChannelMaxBufferedBytes {
-		return nil, fmt.Errorf("%w: DataChannelMaxBufferedBytes %d: the media plane supports only %d for now",
-			ErrConfig, cfg.DataChannelMaxBufferedBytes, DefaultDataChannelMaxBufferedBytes)
+	if cfg.DataChannelMaxBufferedBytes < 0 {
+		return nil, fmt.Errorf("%w: negative DataChannelMaxBufferedBytes", ErrConfig)
 	}
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
@@ -143,7 +140,8 @@ func New(cfg Config) (*Server, error) {
 		Now:        cfg.now,
 		NewID:      cfg.newID,
 
-		DataChannelMaxMessageSize: cfg.DataChannelMaxMessageSize,
+		DataChannelMaxMessageSize:   cfg.DataChannelMaxMessageSize,
+		DataChannelMaxBufferedBytes: cfg.DataChannelMaxBufferedBytes,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pion/datachannel"
 	"github.com/pion/logging"
@@ -59,6 +61,13 @@ type Handler interface {
 	OnClose(ch *Channel)
 }
 
+// OpenHandler is implemented by Handlers that want to know when the peer
+// acknowledged the channel (DATA_CHANNEL_ACK, RFC 8832 §5.2): from then on
+// the browser has fired ondatachannel. Called on its own goroutine.
+type OpenHandler interface {
+	OnOpen(ch *Channel)
+}
+
 // Association is one SCTP association over DTLS.
 type Association struct {
 	a      *sctp.Association
@@ -69,7 +78,17 @@ type Association struct {
 	closed bool
 	wg     sync.WaitGroup
 	done   chan struct{}
+
+	oversized atomic.Uint64
 }
+
+// maxReassembled bounds a message SCTP can hand us: its receive window
+// (pion's default maximum receive buffer).
+const maxReassembled = 1 << 20
+
+// Oversized counts messages from the peer above our max-message-size,
+// dropped unread.
+func (as *Association) Oversized() uint64 { return as.oversized.Load() }
 
 // Start establishes the association over conn (a *dtls.Conn). It blocks until
 // the SCTP handshake is done or ctx ends.
@@ -155,6 +174,9 @@ func (as *Association) Open(cfg ChannelConfig, h Handler) (*Channel, error) {
 		return nil, fmt.Errorf("datachan: open %q: %w", cfg.Label, err)
 	}
 	ch := &Channel{as: as, dc: dc, label: cfg.Label, h: h}
+	if oh, ok := h.(OpenHandler); ok {
+		dc.OnOpen(func() { oh.OnOpen(ch) })
+	}
 	as.mu.Lock()
 	as.chans[id] = ch
 	as.mu.Unlock()
@@ -235,6 +257,18 @@ func (c *Channel) readLoop() {
 	}()
 	for {
 		n, isString, err := c.dc.ReadDataChannel(buf)
+		if errors.Is(err, io.ErrShortBuffer) {
+			// The peer ignored our a=max-message-size. The message stays at
+			// the head of the stream until read whole (its size is not
+			// reported): read it into a one-off buffer as large as SCTP
+			// can reassemble, and drop it, counted.
+			_, _, err = c.dc.ReadDataChannel(make([]byte, maxReassembled))
+			c.as.oversized.Add(1)
+			if err != nil {
+				return
+			}
+			continue
+		}
 		if err != nil {
 			return
 		}

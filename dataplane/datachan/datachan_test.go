@@ -18,7 +18,10 @@ type recorder struct {
 	mu     sync.Mutex
 	msgs   []string
 	closed chan struct{}
+	opened chan struct{}
 }
+
+func (r *recorder) OnOpen(*Channel) { close(r.opened) }
 
 func (r *recorder) OnMessage(_ *Channel, b []byte, _ bool) {
 	r.mu.Lock()
@@ -72,7 +75,8 @@ func TestOpenSendReceive(t *testing.T) {
 	}
 	cres := make(chan cliRes, 1)
 	go func() { // the browser's side: an SCTP endpoint that accepts channels
-		a, err := sctp.ClientContext(ctx, sctp.WithNetConn(cliConn), sctp.WithMTU(sctpMTU), sctp.WithLoggerFactory(lf))
+		a, err := sctp.ClientContext(ctx, sctp.WithNetConn(cliConn), sctp.WithMTU(sctpMTU), sctp.WithLoggerFactory(lf),
+			sctp.WithMaxMessageSize(1<<20)) // a peer that ignores our a=max-message-size
 		cres <- cliRes{a, err}
 	}()
 	as, err := Start(ctx, srvConn, Options{MaxMessageSize: 1024})
@@ -84,7 +88,7 @@ func TestOpenSendReceive(t *testing.T) {
 		t.Fatal(cr.err)
 	}
 	defer cr.a.Close()
-	rec := &recorder{closed: make(chan struct{})}
+	rec := &recorder{closed: make(chan struct{}), opened: make(chan struct{})}
 	ch, err := as.Open(ChannelConfig{Label: "#chat", Ordered: true, MaxRetransmits: -1, MaxPacketLifeTime: -1}, rec)
 	if err != nil {
 		t.Fatal(err)
@@ -104,6 +108,16 @@ func TestOpenSendReceive(t *testing.T) {
 	if err != nil || string(buf[:n]) != "hello" || !isString {
 		t.Fatalf("peer read %q string=%v err=%v", buf[:n], isString, err)
 	}
+	select {
+	case <-rec.opened:
+	case <-time.After(5 * time.Second):
+		t.Fatal("OnOpen not called after the peer acknowledged the channel")
+	}
+	// A message larger than our read buffer is dropped and counted; the
+	// channel goes on.
+	if _, err := peer.WriteDataChannel(make([]byte, 70000), false); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := peer.WriteDataChannel([]byte("world"), false); err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +133,9 @@ func TestOpenSendReceive(t *testing.T) {
 			t.Fatalf("server received %q", got)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	if as.Oversized() != 1 {
+		t.Fatalf("oversized messages counted: %d, want 1", as.Oversized())
 	}
 	if err := ch.Send(make([]byte, 2000), false); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("oversized send: %v", err)
