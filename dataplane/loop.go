@@ -582,21 +582,8 @@ func (l *loopState) forward(d *downTrack, up *upTrack, pkt []byte, keyframe bool
 		l.forwardPlain(d, up, pkt, keyframe, now)
 		return
 	}
-	if !dst.ls.connected || !dst.ls.selected.IsValid() {
+	if !dst.ls.connected || !dst.ls.selected.IsValid() || !l.onLayer(d, up, pkt, keyframe, now) {
 		return
-	}
-	if d.current != up.index {
-		if d.target != up.index {
-			return
-		}
-		if !keyframe {
-			// Nothing decodable before a keyframe of the target layer.
-			if now-up.lastPLI > int64(pliInterval) {
-				l.requestKeyframe(up, now, false)
-			}
-			return
-		}
-		l.switchTo(d, up, pkt, now)
 	}
 	out := append(l.slot(), pkt...)
 	l.munge(d, out)
@@ -610,14 +597,8 @@ func (l *loopState) forward(d *downTrack, up *upTrack, pkt []byte, keyframe bool
 // forwardPlain sends a packet to an RTP forwarding sink: munged like a
 // subscriber's stream, unencrypted, header extensions cleared.
 func (l *loopState) forwardPlain(d *downTrack, up *upTrack, pkt []byte, keyframe bool, now int64) {
-	if d.current != up.index {
-		if d.target != up.index || !keyframe {
-			if d.target == up.index && now-up.lastPLI > int64(pliInterval) {
-				l.requestKeyframe(up, now, false)
-			}
-			return
-		}
-		l.switchTo(d, up, pkt, now)
+	if !l.onLayer(d, up, pkt, keyframe, now) {
+		return
 	}
 	out := append(l.slot(), pkt...)
 	l.munge(d, out)
@@ -628,6 +609,28 @@ func (l *loopState) forwardPlain(d *downTrack, up *upTrack, pkt []byte, keyframe
 	media.ClearExtension(out, ExtTransportCC)
 	d.lastSeq, d.lastTS, d.lastSentAt = media.Seq(out), media.Timestamp(out), now
 	l.commit(out, d.plainTo)
+}
+
+// onLayer reports whether a packet of layer up goes to d: it does when up is
+// d's current layer, or when it is the target layer and pkt a keyframe
+// (then the switch happens here). While waiting for that keyframe it asks
+// the publisher for one.
+func (l *loopState) onLayer(d *downTrack, up *upTrack, pkt []byte, keyframe bool, now int64) bool {
+	if d.current == up.index {
+		return true
+	}
+	if d.target != up.index {
+		return false
+	}
+	if !keyframe {
+		// Nothing decodable before a keyframe of the target layer.
+		if now-up.lastPLI > int64(pliInterval) {
+			l.requestKeyframe(up, now, false)
+		}
+		return false
+	}
+	l.switchTo(d, up, pkt, now)
+	return true
 }
 
 // switchTo makes up the current layer of d, starting with pkt (a keyframe):
