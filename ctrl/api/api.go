@@ -64,6 +64,10 @@ type Config struct {
 	// CrashLogDir is where GenerateCrashLog writes its reports; empty means
 	// os.TempDir().
 	CrashLogDir string
+	// RTPForwardingAllowList are the destinations StartForwardingRtp may
+	// send plain RTP to besides loopback addresses (always allowed); nil
+	// allows loopback only. (Media operations, media_ops.go.)
+	RTPForwardingAllowList []netip.Prefix
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

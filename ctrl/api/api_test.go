@@ -27,9 +27,15 @@ var wantImplemented = []string{
 	"Sora_20160711.PushConnection",
 	"Sora_20170529.GetStatsClient",
 	"Sora_20170529.GetStatsConnection",
+	"Sora_20170814.StartForwardingRtp",
+	"Sora_20170814.StopForwardingRtp",
 	"Sora_20171010.GetStatsReport",
 	"Sora_20171101.GetStatsAllConnections",
 	"Sora_20171218.GetLicense",
+	"Sora_20190327.ChangeUpstreamVideoBitRate",
+	"Sora_20200401.ListPauseRtpStreams",
+	"Sora_20200401.PauseRtpStream",
+	"Sora_20200401.ResumeRtpStream",
 	"Sora_20201013.ListChannelConnections",
 	"Sora_20201013.ListChannels",
 	"Sora_20201013.ListConnections",
@@ -114,14 +120,14 @@ func TestRequestsMetric(t *testing.T) {
 	e := newEnv(t)
 	e.api.Call("Sora_20211215.GetMode", nil)
 	e.api.Call("Sora_20211215.GetMode", nil)
-	e.api.Call("Sora_20170814.StartForwardingRtp", nil)
+	e.api.Call("Sora_20231220.StartRecording", nil) // not implemented (a 501)
 	e.api.Call("Sora_1.Bogus", nil)
 	for _, tc := range []struct {
 		target, code string
 		want         float64
 	}{
 		{"Sora_20211215.GetMode", "200", 2},
-		{"Sora_20170814.StartForwardingRtp", "501", 1},
+		{"Sora_20231220.StartRecording", "501", 1},
 		{"unknown", "400", 1},
 	} {
 		var m dto.Metric

@@ -38,7 +38,9 @@
 //	400     INVALID-TYPE          a key has the wrong JSON type (error_reason.key)
 //	400     INVALID-VALUE         a key's value is out of range: empty or over 255-byte id, unknown role or mode
 //	400     UNKNOWN-TARGET        no or an unknown x-sora-target (error_reason.target)
-//	400     NO-VIDEO-TRACK        RequestKeyFrame on a connection that publishes no video
+//	400     NO-VIDEO-TRACK        RequestKeyFrame or ChangeUpstreamVideoBitRate on a connection that publishes no video; PauseRtpStream whose sender publishes none
+//	400     NO-MEDIA-TRACK        StartForwardingRtp on a connection that publishes neither audio nor video (yet)
+//	400     DESTINATION-NOT-ALLOWED  StartForwardingRtp to an address neither loopback nor in Config.RTPForwardingAllowList (error_reason.key ip_address)
 //	403     FORBIDDEN             Config.LoopbackOnly (api_loopback_address_only) and a non-loopback client
 //	404     CHANNEL-NOT-FOUND     the channel has no connection
 //	404     CONNECTION-NOT-FOUND  no such connection in that channel
@@ -47,7 +49,7 @@
 //	405     METHOD-NOT-ALLOWED    a method other than POST and OPTIONS
 //	413     BODY-TOO-LARGE        the body exceeds Config.MaxBodyBytes (error_reason.limit)
 //	500     INTERNAL-ERROR        a server fault (logged)
-//	501     NOT-IMPLEMENTED       a known operation this server cannot do yet (table below)
+//	501     NOT-IMPLEMENTED       a known operation this server cannot do yet (table below), or a media operation the media plane lacks
 //
 // # Operations
 //
@@ -78,6 +80,13 @@
 //	Sora_20170529.GetStatsClient                      channel_id, client_id                                [connection counters]
 //	Sora_20171218.GetLicense                          -                                                    {expired_at, max_connections, product_name, serial_code, type}
 //	Sora_20221221.GenerateCrashLog                    info?                                                {path}
+//	Sora_20200401.PauseRtpStream                      channel_id, recv_connection_id, send_connection_id   the request's three ids
+//	Sora_20200401.ResumeRtpStream                     channel_id, recv_connection_id, send_connection_id   the request's three ids
+//	Sora_20200401.ListPauseRtpStreams                 channel_id                                           [{channel_id, recv_connection_id, role, send_connection_id}]
+//	Sora_20190327.ChangeUpstreamVideoBitRate          channel_id, connection_id, bit_rate (1-30000 kbps)   {bit_rate, channel_id, connection_id}
+//	Sora_20170814.StartForwardingRtp                  channel_id, connection_id?, ip_address, audio_port,  {sdp}
+//	                                                    video_port (1-65535, different)
+//	Sora_20170814.StopForwardingRtp                   channel_id, connection_id?                           {channel_id, connection_id?}
 //
 // A Connection is {audio, bundle_id, channel_id, client_id, connection_id,
 // created_time, multistream, role, session_id, simulcast, spotlight, video}
@@ -120,19 +129,41 @@
 // total_received_srtp_byte_size, total_retransmitted_srtp, total_sent_srtp,
 // total_sent_srtp_byte_size}.
 //
+// Media operations (media_ops.go). PauseRtpStream stops the video (only
+// video, as the seed document says) of send_connection_id towards
+// recv_connection_id: the plane drops it for that receiver while the
+// sender keeps publishing; the pause also covers video the receiver gets
+// from the sender later and lasts until ResumeRtpStream or until one of the
+// two leaves. ResumeRtpStream restarts it from a keyframe (the plane asks
+// the sender for one). Pausing or resuming twice is harmless.
+// ListPauseRtpStreams lists the pauses in the order they were made; role is
+// the receiver's. ChangeUpstreamVideoBitRate caps what the connection sends
+// for its video: the plane sends it a REMB at bit_rate every second, which
+// browsers obey. StartForwardingRtp sends the audio and the video of one
+// publishing connection (connection_id, or without it the channel's only
+// connection whose role publishes: otherwise 400 MISSING-KEY naming
+// connection_id) as plain RTP from media_port to ip_address:audio_port and
+// ip_address:video_port, each with an SSRC of its own, continuous sequence
+// numbers and timestamps, the video from a keyframe; ip_address must be a
+// loopback address or in Config.RTPForwardingAllowList. The answer's sdp
+// lets ffmpeg (-protocol_whitelist file,udp,rtp) or GStreamer receive the
+// streams: one recvonly RTP/AVP m-line per forwarded track with c=, rtpmap,
+// fmtp and a=ssrc (the seed's example says RTP/SAVPF, which a plain
+// receiver would take for SRTP). Starting again replaces the destinations.
+// StopForwardingRtp ends the connection's forwarding, or every forwarding
+// of the channel without connection_id; stopping what does not run is 200.
+// A forwarding ends too when its publisher leaves.
+//
 // # Not implemented yet (501 NOT-IMPLEMENTED)
 //
 //	operations                                                                  needs
 //	Sora_20221221.InitCluster, Sora_20211215.JoinCluster, RegisterClusterNode,   the cluster
 //	  ListClusterNodes, ListClusterChannels, Sora_20220629.PurgeClusterNode
-//	Sora_20170814.StartForwardingRtp, StopForwardingRtp                          RTP forwarding in the media plane
-//	Sora_20200401.PauseRtpStream, ResumeRtpStream, ListPauseRtpStreams           per-receiver pause in forward
 //	Sora_20211215.ListUserAgentStats, ListChannelUserAgentStats,                 collecting pong.stats / DataChannel stats
 //	  GetUserAgentStats
 //	Sora_20221221.StartAudioStreaming, StopAudioStreaming,                       audio streaming
 //	  SubscribeAudioStreamingResultPush, UnsubscribeAudioStreamingResultPush,
 //	  Sora_20230628.ListAudioStreamingResultPushState
-//	Sora_20190327.ChangeUpstreamVideoBitRate                                     a publisher bitrate cap in the media plane
 //	Sora_20200807.FocusSpotlight, FocusSpotlightFixed, UnfocusSpotlight,         spotlight
 //	  ChangeSpotlightNumber, Sora_20211215.RequestSpotlightRid,
 //	  ResetSpotlightRid, BatchRequestSpotlightRid

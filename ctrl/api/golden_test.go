@@ -119,8 +119,9 @@ var goldenCases = []goldenCase{
 	{name: "transport/not_an_object", target: tChConn, body: `["sora"]`},
 	{name: "transport/null_body", target: tList, body: `null`},
 	{name: "transport/invalid_utf8", target: tChConn, body: "{\"channel_id\":\"\xff\"}"},
-	{name: "transport/not_implemented", target: "Sora_20170814.StartForwardingRtp",
-		body: `{"channel_id":"sora","ip_address":"127.0.0.1","audio_port":60001,"video_port":60003}`},
+	// A target Hayate will not implement (StartForwardingRtp was the example until it was built).
+	{name: "transport/not_implemented", target: "Sora_20231220.StartRecording",
+		body: `{"channel_id":"sora","expire_time":60}`},
 	{name: "transport/not_implemented_cluster", target: "Sora_20211215.ListClusterNodes"},
 	{name: "transport/cors_success", target: tGetMod, cfg: cors},
 	{name: "transport/loopback_only_refuses", target: tGetMod, remote: "192.0.2.1:40000", cfg: func(c *Config) { c.LoopbackOnly = true }},

@@ -33,11 +33,8 @@ func todo(target, why string) operation { return operation{target: target, missi
 // Why operations are not implemented yet (the package doc has the table).
 const (
 	needCluster          = "clustering is not built yet"
-	needRTPForwarding    = "RTP forwarding to a plain RTP receiver needs a media-plane feature that is not built yet"
-	needPause            = "pausing one sender's video for one receiver needs a media-plane feature that is not built yet"
 	needUserAgentStats   = "the server does not collect the clients' pong/DataChannel stats yet"
 	needAudioStreaming   = "audio streaming needs a media-plane feature that is not built yet"
-	needBitrateCap       = "capping a publisher's bitrate needs a media-plane feature that is not built yet"
 	needSpotlight        = "spotlight is not built yet"
 	needSimulcastControl = "choosing simulcast layers by API is not built yet"
 	needForwardingFilter = "forwarding filters are not built yet"
@@ -80,6 +77,13 @@ var operationList = []operation{
 	// License and verification (§2.11, seed).
 	op("Sora_20171218.GetLicense", (*API).getLicense),
 	op("Sora_20221221.GenerateCrashLog", (*API).generateCrashLog),
+	// Media operations (seed document; media_ops.go).
+	op("Sora_20200401.PauseRtpStream", (*API).pauseRtpStream),
+	op("Sora_20200401.ResumeRtpStream", (*API).resumeRtpStream),
+	op("Sora_20200401.ListPauseRtpStreams", (*API).listPauseRtpStreams),
+	op("Sora_20190327.ChangeUpstreamVideoBitRate", (*API).changeUpstreamVideoBitRate),
+	op("Sora_20170814.StartForwardingRtp", (*API).startForwardingRtp),
+	op("Sora_20170814.StopForwardingRtp", (*API).stopForwardingRtp),
 
 	// Not implemented yet: each answers 501 NOT-IMPLEMENTED naming why.
 	todo("Sora_20221221.InitCluster", needCluster),
@@ -88,11 +92,6 @@ var operationList = []operation{
 	todo("Sora_20211215.ListClusterNodes", needCluster),
 	todo("Sora_20211215.ListClusterChannels", needCluster),
 	todo("Sora_20220629.PurgeClusterNode", needCluster),
-	todo("Sora_20170814.StartForwardingRtp", needRTPForwarding),
-	todo("Sora_20170814.StopForwardingRtp", needRTPForwarding),
-	todo("Sora_20200401.PauseRtpStream", needPause),
-	todo("Sora_20200401.ResumeRtpStream", needPause),
-	todo("Sora_20200401.ListPauseRtpStreams", needPause),
 	todo("Sora_20211215.ListUserAgentStats", needUserAgentStats),
 	todo("Sora_20211215.ListChannelUserAgentStats", needUserAgentStats),
 	todo("Sora_20211215.GetUserAgentStats", needUserAgentStats),
@@ -101,7 +100,6 @@ var operationList = []operation{
 	todo("Sora_20221221.SubscribeAudioStreamingResultPush", needAudioStreaming),
 	todo("Sora_20221221.UnsubscribeAudioStreamingResultPush", needAudioStreaming),
 	todo("Sora_20230628.ListAudioStreamingResultPushState", needAudioStreaming),
-	todo("Sora_20190327.ChangeUpstreamVideoBitRate", needBitrateCap),
 	todo("Sora_20200807.FocusSpotlight", needSpotlight),
 	todo("Sora_20200807.FocusSpotlightFixed", needSpotlight),
 	todo("Sora_20200807.UnfocusSpotlight", needSpotlight),

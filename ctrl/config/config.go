@@ -42,6 +42,8 @@ type Config struct {
 	APILoopbackAddressOnly bool   // api_loopback_address_only
 	CrashLogDir            string // crash_log_dir; empty: os.TempDir()
 
+	RTPForwardingAllowList []netip.Prefix // rtp_forwarding_allow_list; loopback is always allowed
+
 	SDKDir string // sdk_dir
 }
 

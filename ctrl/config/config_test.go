@@ -91,6 +91,7 @@ func TestLoadFileEveryKey(t *testing.T) {
 		"api_max_body_size = 2048\n" +
 		"api_loopback_address_only = true\n" +
 		"crash_log_dir = /var/log/hayate\n" +
+		"rtp_forwarding_allow_list = 192.0.2.0/24, 198.51.100.7/32\n" +
 		"sdk_dir = /opt/sdk#1/dist # the first '#' is part of the path\n"
 	got, err := Load(writeFile(t, text), nil)
 	if err != nil {
@@ -117,6 +118,7 @@ func TestLoadFileEveryKey(t *testing.T) {
 		APIMaxBodySize:              2048,
 		APILoopbackAddressOnly:      true,
 		CrashLogDir:                 "/var/log/hayate",
+		RTPForwardingAllowList:      []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("198.51.100.7/32")},
 		SDKDir:                      "/opt/sdk#1/dist",
 	}
 	if !reflect.DeepEqual(got, want) {

@@ -255,6 +255,33 @@ var keys = []key{
 		get:  func(c *Config) string { return strconv.FormatBool(c.APILoopbackAddressOnly) },
 	},
 	{
+		name: "rtp_forwarding_allow_list",
+		def:  "",
+		doc:  "Comma-separated CIDR prefixes (e.g. `10.0.0.0/8, 192.0.2.7/32`) that `StartForwardingRtp` may send plain RTP to, besides loopback. Empty allows loopback only.",
+		set: func(c *Config, v string) string {
+			c.RTPForwardingAllowList = nil
+			if strings.TrimSpace(v) == "" {
+				return ""
+			}
+			for _, f := range strings.Split(v, ",") {
+				f = strings.TrimSpace(f)
+				p, err := netip.ParsePrefix(f)
+				if err != nil {
+					return quoteShort(f) + " is not a CIDR prefix"
+				}
+				c.RTPForwardingAllowList = append(c.RTPForwardingAllowList, p.Masked())
+			}
+			return ""
+		},
+		get: func(c *Config) string {
+			s := make([]string, len(c.RTPForwardingAllowList))
+			for i, p := range c.RTPForwardingAllowList {
+				s[i] = p.String()
+			}
+			return strings.Join(s, ", ")
+		},
+	},
+	{
 		name: "crash_log_dir",
 		def:  "",
 		doc:  "Directory where the `GenerateCrashLog` API writes its reports. Empty means the system's temporary directory.",

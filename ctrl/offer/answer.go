@@ -2,6 +2,7 @@ package offer
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -42,6 +43,11 @@ type AnswerSection struct {
 	FIDGroups [][2]uint32
 	// CNAME is the cname of the first a=ssrc line that has one.
 	CNAME string
+	// SendRIDs are the simulcast streams the client sends (RFC 8853): the
+	// rids of its a=simulcast:send list, in that order, that also have an
+	// a=rid:<id> send line; paused ones ("~r2") and all but the first of a
+	// list of alternatives are left out. Empty without simulcast.
+	SendRIDs []string
 	// SCTPPort is an application section's a=sctp-port (0 when absent).
 	SCTPPort int
 	// MaxMessageSize is an application section's a=max-message-size: the
@@ -278,6 +284,8 @@ func parseSection(index int, md *sdp.MediaDescription) (AnswerSection, error) {
 		}
 	}
 	dirs := 0
+	var ridSend []string
+	simulcastSend, simulcastLines := "", 0
 	for _, at := range md.Attributes {
 		switch at.Key {
 		case "sendrecv", "sendonly", "recvonly", "inactive":
@@ -314,6 +322,23 @@ func parseSection(index int, md *sdp.MediaDescription) (AnswerSection, error) {
 				return s, fmt.Errorf("%w: %s: ssrc-group %q", ErrInvalidAnswer, where, at.Value)
 			}
 			s.FIDGroups = append(s.FIDGroups, [2]uint32{uint32(a), uint32(b)})
+		case "rid":
+			id, dir, err := parseRIDLine(at.Value)
+			if err != nil {
+				return s, fmt.Errorf("%w: %s: %w", ErrInvalidAnswer, where, err)
+			}
+			if dir == "send" && !slices.Contains(ridSend, id) {
+				ridSend = append(ridSend, id)
+			}
+		case "simulcast":
+			simulcastLines++
+			send, err := parseSimulcastSend(at.Value)
+			if err != nil {
+				return s, fmt.Errorf("%w: %s: %w", ErrInvalidAnswer, where, err)
+			}
+			if send != "" {
+				simulcastSend = send
+			}
 		case "sctp-port":
 			if s.Kind != "application" {
 				continue
@@ -340,6 +365,10 @@ func parseSection(index int, md *sdp.MediaDescription) (AnswerSection, error) {
 	if dirs > 1 {
 		return s, fmt.Errorf("%w: %s: %d direction attributes", ErrInvalidAnswer, where, dirs)
 	}
+	if simulcastLines > 2 {
+		return s, fmt.Errorf("%w: %s: %d a=simulcast lines", ErrInvalidAnswer, where, simulcastLines)
+	}
+	s.SendRIDs = sendRIDs(simulcastSend, ridSend)
 	return s, nil
 }
 

@@ -296,6 +296,11 @@ func FuzzParseAnswer(f *testing.F) {
 				t.Fatal("accepted section without mid")
 			}
 			s.MediaSSRC()
+			for i, rid := range s.SendRIDs {
+				if !isRIDID(rid) || slices.Contains(s.SendRIDs[:i], rid) {
+					t.Fatalf("send rids %q: bad or repeated %q", s.SendRIDs, rid)
+				}
+			}
 		}
 	})
 }

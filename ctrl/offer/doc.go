@@ -19,9 +19,15 @@
 //
 // ParseAnswer reads what the offer/answer exchange needs from a client's
 // answer: ICE credentials, DTLS fingerprint and setup role, and per m-section
-// the mid, direction, kept payload types and extensions, and SSRCs; for the
-// application section, whether it was accepted and the client's
-// max-message-size.
+// the mid, direction, kept payload types and extensions, SSRCs and the
+// simulcast rids the client sends; for the application section, whether it
+// was accepted and the client's max-message-size.
+//
+// Simulcast (simulcast.go): a recvonly video Section with Simulcast set
+// offers to receive rids r0, r1, r2 (SimulcastRIDs, ascending quality);
+// DefaultEncodings are the matching offer.encodings that tell a Sora client
+// how to encode each. AnswerSection.SendRIDs lists what the client agreed to
+// send, in its a=simulcast:send order, without paused streams.
 //
 // Concurrency: Build and ParseAnswer are pure functions; values of this
 // package are not shared by the package and may be used by one goroutine at

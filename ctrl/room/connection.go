@@ -37,6 +37,9 @@ type track struct {
 	kind  dataplane.Kind
 	mid   string
 	codec dataplane.Codec
+	// rids are the simulcast layers the client sends, ascending quality;
+	// empty for a single stream.
+	rids []string
 }
 
 // section is one m-section of a connection's offer.
@@ -67,6 +70,10 @@ type Connection struct {
 	rpcMethods            []string    // granted on the rpc channel
 	dcs                   []*endpoint // the channels the server opens, in opening order
 	appMid                string      // mid of the m=application section; "" without DataChannels
+	spotlightReq          spotlightRequest
+
+	// Simulcast layers and spotlight choices (simulcast.go); guarded by ch.mu.
+	lay layerState
 
 	// Guarded by ch.mu.
 	tr                     Transport
@@ -116,6 +123,7 @@ func (c *Connection) infoLocked() ConnectionInfo {
 		Metadata: c.metadata, NotifyMetadata: c.notifyMetadata,
 		SoraClient: c.soraClient, Environment: c.environment,
 		JoinedAt: c.joinedAt, Created: c.created, CreatedAt: c.createdAt,
+		Simulcast: c.simulcastSenderLocked(), Spotlight: c.ch.spot != nil,
 	}
 	if c.audio.enabled {
 		info.AudioCodecType, info.AudioBitRate = c.audio.codec.Name, c.audio.bitRate
@@ -288,6 +296,7 @@ func (c *Connection) firstSectionsLocked() []section {
 			secs = append(secs, section{own: true, Section: offer.Section{
 				Mid: c.newMid(), Kind: m.kind, Direction: offer.DirectionRecvOnly,
 				Codec: m.m.codec, Fmtp: m.m.fmtp, BitrateKbps: m.m.bitRate,
+				Simulcast: m.kind == dataplane.KindVideo && c.simulcastSenderLocked(),
 			}})
 		}
 	}
@@ -378,6 +387,10 @@ func (c *Connection) sendFirstOfferLocked() error {
 	}
 	if mids != (offerMids{}) {
 		msg.Mid = &mids
+	}
+	msg.Simulcast, msg.Spotlight = c.simulcastSenderLocked(), c.ch.spot != nil
+	if msg.Simulcast {
+		msg.Encodings = c.lay.encodings
 	}
 	if c.usesDataChannels() {
 		msg.DataChannelSignaling, msg.IgnoreDisconnectWebSocket = &c.dcSignaling, &c.ignoreWS
@@ -502,9 +515,15 @@ func (c *Connection) addUpstreamsLocked(a *offer.Answer) error {
 		}
 		ssrc, rtx := as.MediaSSRC()
 		t := track{id: c.id + ":" + s.Mid, kind: s.Kind, mid: s.Mid, codec: s.Codec}
+		if s.Simulcast {
+			t.rids = offeredRIDs(as.SendRIDs)
+		}
+		if len(t.rids) > 0 {
+			ssrc, rtx = 0, 0 // learned per rid from the MID and RID extensions
+		}
 		err := c.tr.AddUpstream(dataplane.Upstream{
 			TrackID: t.id, Kind: t.kind, Mid: t.mid, SSRC: ssrc, RTXSSRC: rtx,
-			PayloadType: s.Codec.PayloadType, ClockRate: s.Codec.ClockRate,
+			PayloadType: s.Codec.PayloadType, ClockRate: s.Codec.ClockRate, RIDs: t.rids,
 		})
 		if err != nil {
 			return fmt.Errorf("%w: upstream %s: %w", ErrTransport, t.id, err)
@@ -557,13 +576,15 @@ func (c *Connection) syncDownstreamLocked(a *offer.Answer) {
 		if want == "" {
 			continue
 		}
-		err := c.tr.AddDownstream(dataplane.Downstream{TrackID: want, Mid: s.Mid, SSRC: s.SSRC, RTXSSRC: s.RTXSSRC})
+		rid := c.downstreamRIDLocked(want)
+		err := c.tr.AddDownstream(dataplane.Downstream{TrackID: want, Mid: s.Mid, SSRC: s.SSRC, RTXSSRC: s.RTXSSRC, RID: rid})
 		if err != nil {
 			c.reg.metrics.dataplaneErrors.Inc()
 			c.reg.log.Warn("room: downstream refused by the media plane", "connection_id", c.id, "mid", s.Mid, "track", want, "err", err)
 			continue
 		}
 		c.forwarding[s.Mid] = want
+		c.downstreamStartedLocked(want, rid)
 	}
 }
 
@@ -616,6 +637,7 @@ func (c *Connection) maybeCreatedLocked() {
 		c.reg.metrics.notifies.WithLabelValues(EventConnectionCreated).Inc()
 		c.broadcastLocked(msg)
 	}
+	c.spotlightCreatedLocked()
 	for _, m := range slices.Clone(c.ch.members) {
 		if m != c {
 			m.renegotiateLocked()
@@ -741,6 +763,7 @@ func (c *Connection) leaveLocked() {
 	if c.created && c.reg.cfg.Notify {
 		c.broadcastLocked(c.notifyLocked(EventConnectionDestroyed, c.reg.cfg.Now()))
 	}
+	c.spotlightLeftLocked()
 	eps := c.takeDataChannelsLocked()
 	prefix := c.id + ":"
 	for _, m := range slices.Clone(ch.members) {

@@ -227,7 +227,11 @@ func (t *fakeTransport) AddUpstream(u dataplane.Upstream) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.ups = append(t.ups, u)
-	t.log.add("%s AddUpstream %s kind=%v ssrc=%d rtx=%d pt=%d", t.name, u.TrackID, u.Kind, u.SSRC, u.RTXSSRC, u.PayloadType)
+	rids := ""
+	if len(u.RIDs) > 0 {
+		rids = fmt.Sprintf(" rids=%v", u.RIDs)
+	}
+	t.log.add("%s AddUpstream %s kind=%v ssrc=%d rtx=%d pt=%d%s", t.name, u.TrackID, u.Kind, u.SSRC, u.RTXSSRC, u.PayloadType, rids)
 	return nil
 }
 
@@ -239,7 +243,11 @@ func (t *fakeTransport) AddDownstream(d dataplane.Downstream) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.downs[d.TrackID] = d
-	t.log.add("%s AddDownstream %s mid=%s ssrc=%d rtx=%d", t.name, d.TrackID, d.Mid, d.SSRC, d.RTXSSRC)
+	rid := ""
+	if d.RID != "" {
+		rid = fmt.Sprintf(" rid=%s", d.RID)
+	}
+	t.log.add("%s AddDownstream %s mid=%s ssrc=%d rtx=%d%s", t.name, d.TrackID, d.Mid, d.SSRC, d.RTXSSRC, rid)
 	return nil
 }
 

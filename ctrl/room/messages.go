@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/bytedance/sonic"
+	"github.com/hayate-sfu/hayate/ctrl/offer"
 )
 
 // Server → client messages. Field order is the wire order (golden tests).
@@ -23,6 +24,8 @@ type offerMessage struct {
 	Spotlight           bool       `json:"spotlight"`
 	Config              rtcConfig  `json:"config"`
 	Mid                 *offerMids `json:"mid,omitempty"`
+	// Encodings tell a simulcast publisher how to encode each rid.
+	Encodings []offer.Encoding `json:"encodings,omitempty"`
 	// The DataChannel fields are present only when the connection uses
 	// DataChannels (signaling.md §5).
 	DataChannelSignaling      *bool              `json:"data_channel_signaling,omitempty"`
@@ -88,6 +91,8 @@ func labelOf(v any) string {
 		return LabelNotify
 	case pushMessage, *pushMessage:
 		return LabelPush
+	case simulcastSwitchedMessage, spotlightMessage:
+		return LabelNotify
 	}
 	return ""
 }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hayate-sfu/hayate/ctrl/offer"
 	"github.com/hayate-sfu/hayate/dataplane"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -103,9 +104,32 @@ type JoinRequest struct {
 	// DataChannels are the messaging labels the server opens.
 	DataChannels []DataChannelRequest
 	// RPCMethods are the JSON-RPC methods granted on the rpc channel; nil
-	// means DefaultRPCMethods. Without DataChannelSignaling there is no rpc
-	// channel and none are granted.
+	// means DefaultRPCMethods, plus the simulcast and spotlight methods for a
+	// receiving connection that uses them (simulcast.go). Without
+	// DataChannelSignaling there is no rpc channel and none are granted.
 	RPCMethods []string
+
+	// Simulcast (simulcast.go): a publisher sends its video as simulcast
+	// (rids r0, r1, r2, as offer.encodings say); connect's simulcast.
+	Simulcast bool
+	// SimulcastEncodings replace offer.DefaultEncodings for this publisher
+	// (checked with offer.ValidateEncodings); nil means the defaults.
+	SimulcastEncodings []offer.Encoding
+	// SimulcastRID is the layer this connection receives of each simulcast
+	// video: "r0", "r1", "r2" or "none"; empty means DefaultSimulcastRID.
+	// (connect's simulcast_request_rid, else simulcast_rid.)
+	SimulcastRID string
+
+	// Spotlight (spotlight.go). A channel is a spotlight channel when the
+	// connection that opened its session asked for spotlight; later
+	// connections follow the channel. SpotlightNumber is how many senders
+	// are in focus (0 means DefaultSpotlightNumber; the first connection's
+	// value is the channel's). SpotlightFocusRID and SpotlightUnfocusRID
+	// are the layers this connection receives of focused and unfocused
+	// senders ("none", "r0", "r1", "r2"; empty means r2 and r0).
+	Spotlight                              bool
+	SpotlightNumber                        int
+	SpotlightFocusRID, SpotlightUnfocusRID string
 }
 
 // Peer is the signaling side of a connection: where the room's messages go.
@@ -152,6 +176,11 @@ type Config struct {
 	// the server (a receiver that does not keep up gets drops, counted). 0
 	// means the media plane's default, 1 MiB.
 	DataChannelMaxBufferedBytes int
+	// SpotlightInterval is how often a spotlight channel chooses its focus
+	// again from the senders' audio levels (read from Transports when it is
+	// an AudioLevelSource). 0 means DefaultSpotlightInterval; negative
+	// never (the focus then follows join order and the API only).
+	SpotlightInterval time.Duration
 }
 
 // Registry holds every channel and connection of this server.
@@ -196,6 +225,10 @@ type channel struct {
 	// labels is the published table of the messaging endpoints that receive
 	// each label; replaced under mu, read without it.
 	labels atomic.Pointer[labelTable]
+
+	// spot is the spotlight state of a spotlight channel, nil otherwise;
+	// set when the channel is made, guarded by mu (spotlight.go).
+	spot *spotlight
 }
 
 // NewRegistry makes an empty registry.
@@ -258,6 +291,7 @@ func (r *Registry) attach(c *Connection) *channel {
 	ch := r.channels[c.channelID]
 	if ch == nil {
 		ch = &channel{id: c.channelID, sessionID: r.cfg.NewID(), createdAt: r.cfg.Now()}
+		ch.spot = newSpotlight(c.spotlightReq)
 		r.channels[ch.id] = ch
 		r.metrics.sessionsCreated.Inc()
 		r.metrics.channels.Inc()
@@ -297,6 +331,8 @@ type ChannelInfo struct {
 	CreatedAt time.Time
 	// Connections counts the connections admitted (offer sent) and not gone.
 	Connections int
+	// Spotlight is true for a spotlight channel.
+	Spotlight bool
 }
 
 // ConnectionInfo is a snapshot of one connection.
@@ -314,6 +350,9 @@ type ConnectionInfo struct {
 	// CreatedAt is then the time it did.
 	Created   bool
 	CreatedAt time.Time
+	// Simulcast is true for a publisher whose video is offered as
+	// simulcast; Spotlight for a connection of a spotlight channel.
+	Simulcast, Spotlight bool
 }
 
 // Channels lists the channels that have connections, by channel id.
@@ -321,7 +360,7 @@ func (r *Registry) Channels() []ChannelInfo {
 	r.mu.Lock()
 	out := make([]ChannelInfo, 0, len(r.channels))
 	for _, ch := range r.channels {
-		out = append(out, ChannelInfo{ChannelID: ch.id, SessionID: ch.sessionID, CreatedAt: ch.createdAt, Connections: ch.refs})
+		out = append(out, ChannelInfo{ChannelID: ch.id, SessionID: ch.sessionID, CreatedAt: ch.createdAt, Connections: ch.refs, Spotlight: ch.spot != nil})
 	}
 	r.mu.Unlock()
 	slices.SortFunc(out, func(a, b ChannelInfo) int { return strings.Compare(a.ChannelID, b.ChannelID) })
@@ -402,10 +441,11 @@ func (r *Registry) Join(req JoinRequest, peer Peer) (*Connection, error) {
 		c.dcSignaling, c.ignoreWS = true, req.IgnoreDisconnectWebSocket
 		c.rpcMethods = slices.Clone(req.RPCMethods)
 		if req.RPCMethods == nil {
-			c.rpcMethods = slices.Clone(DefaultRPCMethods)
+			c.rpcMethods = defaultRPCMethods(&req)
 		}
 	}
 	c.buildEndpoints(&req)
+	c.initLayers(&req)
 	if c.bundleID == "" {
 		c.bundleID = id
 	}
@@ -471,6 +511,9 @@ func validateJoin(req *JoinRequest) (audio, video media, err error) {
 		return bad("bundle_id of %d bytes (want at most %d)", len(req.BundleID), MaxBundleIDBytes)
 	}
 	if err := validateDataChannels(req); err != nil {
+		return media{}, media{}, err
+	}
+	if err := validateLayers(req); err != nil {
 		return media{}, media{}, err
 	}
 	if !req.Audio.Enabled && !req.Video.Enabled && !req.DataChannelSignaling && len(req.DataChannels) == 0 {

@@ -161,3 +161,11 @@ func (a asyncEvents) run(name string, fn func()) {
 
 func (a asyncEvents) OnConnected()       { a.run("connected", a.events.OnConnected) }
 func (a asyncEvents) OnClosed(err error) { a.run("closed", func() { a.events.OnClosed(err) }) }
+
+// OnLayerSwitched implements dataplane.LayerEvents for the room's events
+// that implement it (simulcast.switched).
+func (a asyncEvents) OnLayerSwitched(trackID, rid, previousRID string) {
+	if le, ok := a.events.(dataplane.LayerEvents); ok {
+		a.run("layer switched", func() { le.OnLayerSwitched(trackID, rid, previousRID) })
+	}
+}

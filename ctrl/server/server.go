@@ -142,6 +142,8 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		LoopbackOnly: cfg.APILoopbackAddressOnly,
 		MaxBodyBytes: int64(cfg.APIMaxBodySize),
 		CrashLogDir:  cfg.CrashLogDir,
+
+		RTPForwardingAllowList: cfg.RTPForwardingAllowList,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: API: %w", err)

@@ -69,6 +69,7 @@ var reasonKeywords = map[string]bool{
 	"INVALID-JSON": true, "UNKNOWN-TYPE": true, "UNEXPECTED-MESSAGE": true, "INVALID-FIELD": true,
 	"INVALID-ANSWER": true, "PONG-TIMEOUT": true, "SEND-QUEUE-FULL": true, "TRANSPORT-CLOSED": true,
 	"MESSAGE-TOO-LARGE": true, "INTERNAL-ERROR": true, "LIFETIME-EXPIRED": true,
+	"MODE-BLOCKED": true, // room.CloseModeBlocked: a connect refused by the API's ChangeMode
 }
 
 func reasonKeyword(reason string) string {

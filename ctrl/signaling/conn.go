@@ -398,6 +398,12 @@ func (c *conn) handle(b []byte) *closeError {
 			if errors.Is(err, room.ErrInvalidRequest) {
 				return closeErr(CloseInvalidField, "INVALID-FIELD", strings.TrimPrefix(err.Error(), room.ErrInvalidRequest.Error()+": "))
 			}
+			if errors.Is(err, room.ErrBlocked) {
+				// Refused by the API's ChangeMode: not a fault. The room has
+				// logged it and closed this connection (CloseModeBlocked,
+				// "MODE-BLOCKED: <mode>"); the owner loop ends on c.done.
+				return nil
+			}
 			c.log.Error("signaling: join failed", "channel_id", m.Connect.ChannelID, "err", err)
 			return closeErr(CloseInternalError, "INTERNAL-ERROR", "cannot admit the connection")
 		}

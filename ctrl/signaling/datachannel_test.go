@@ -215,7 +215,7 @@ func TestDataChannelRPC(t *testing.T) {
 		{`{"jsonrpc":"2.0","id":2,"method":"2025.2.0/Nope"}`,
 			`{"jsonrpc":"2.0","id":2,"error":{"code":-32601,"message":"Method not found: 2025.2.0/Nope"}}`},
 		{`{"jsonrpc":"2.0","id":3,"method":"2025.2.0/RequestSimulcastRid","params":{"rid":"r0"}}`,
-			`{"jsonrpc":"2.0","id":3,"error":{"code":-32601,"message":"Method not found: 2025.2.0/RequestSimulcastRid is not supported by this server yet"}}`},
+			`{"jsonrpc":"2.0","id":3,"error":{"code":-32601,"message":"Method not found: 2025.2.0/RequestSimulcastRid is not granted to this connection (offer.rpc_methods)"}}`},
 		{`{"jsonrpc":"2.0","id":4,"method":"2025.2.0/PutSignalingNotifyMetadata","params":{"metadata":"x"}}`,
 			`{"jsonrpc":"2.0","id":4,"error":{"code":-32602,"message":"Invalid params: metadata: want an object, got a string"}}`},
 		{`{"jsonrpc":"2.0","id":5,"method":"2025.2.0/PutSignalingNotifyMetadataItem","params":{"value":1}}`,

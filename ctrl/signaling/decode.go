@@ -187,38 +187,14 @@ func decodeConnect(raw *rawMessage) (*room.JoinRequest, *closeError) {
 	if req.BundleID, _, err = optStr("bundle_id", raw.BundleID, 0, room.MaxBundleIDBytes); err != nil {
 		return nil, err
 	}
-	// simulcast: bool, or (JS type) an object such as {"rid": "r1"}.
-	if !isAbsent(raw.Simulcast) {
-		switch jsonKind(raw.Simulcast) {
-		case "boolean":
-		case "object":
-			obj, err := object("simulcast", raw.Simulcast)
-			if err != nil {
-				return nil, err
-			}
-			if _, _, err := optEnum("simulcast.rid", obj["rid"], "r0", "r1", "r2"); err != nil {
-				return nil, err
-			}
-		default:
-			return nil, wantGot("simulcast", "a boolean or an object", raw.Simulcast)
-		}
-	}
-	if _, _, err = optEnum("simulcast_rid", raw.SimulcastRID, "r0", "r1", "r2"); err != nil {
+	if err := decodeLayers(raw, req); err != nil {
 		return nil, err
 	}
 	for _, f := range []struct {
 		name string
 		raw  json.RawMessage
-	}{{"simulcast_request_rid", raw.SimulcastRequestRID}, {"spotlight_focus_rid", raw.SpotlightFocusRID}, {"spotlight_unfocus_rid", raw.SpotlightUnfocusRID}} {
-		if _, _, err = optEnum(f.name, f.raw, "none", "r0", "r1", "r2"); err != nil {
-			return nil, err
-		}
-	}
-	for _, f := range []struct {
-		name string
-		raw  json.RawMessage
 		dst  *bool
-	}{{"spotlight", raw.Spotlight, nil}, {"data_channel_signaling", raw.DataChannelSignaling, &req.DataChannelSignaling},
+	}{{"data_channel_signaling", raw.DataChannelSignaling, &req.DataChannelSignaling},
 		{"ignore_disconnect_websocket", raw.IgnoreDisconnectWebsocket, &req.IgnoreDisconnectWebSocket}, {"redirect", raw.Redirect, nil}} {
 		v, _, err := optBool(f.name, f.raw)
 		if err != nil {
@@ -227,9 +203,6 @@ func decodeConnect(raw *rawMessage) (*room.JoinRequest, *closeError) {
 		if f.dst != nil {
 			*f.dst = v
 		}
-	}
-	if _, _, err = optInt("spotlight_number", raw.SpotlightNumber, 0, 255); err != nil {
-		return nil, err
 	}
 	if req.DataChannels, err = decodeDataChannels(raw.DataChannels); err != nil {
 		return nil, err
@@ -270,6 +243,63 @@ func decodeConnect(raw *rawMessage) (*room.JoinRequest, *closeError) {
 		return nil, invalidField("multistream", "false is not supported (legacy single-stream was removed)")
 	}
 	return req, nil
+}
+
+// decodeLayers reads connect's simulcast and spotlight fields. The layer a
+// receiver asks for is simulcast_request_rid, else simulcast_rid, else the
+// rid of the object form of simulcast ({"rid": "r1"}, which also turns
+// simulcast on).
+func decodeLayers(raw *rawMessage, req *room.JoinRequest) *closeError {
+	var objRID string
+	if !isAbsent(raw.Simulcast) {
+		switch jsonKind(raw.Simulcast) {
+		case "boolean":
+			v, err := boolean("simulcast", raw.Simulcast)
+			if err != nil {
+				return err
+			}
+			req.Simulcast = v
+		case "object":
+			obj, err := object("simulcast", raw.Simulcast)
+			if err != nil {
+				return err
+			}
+			if objRID, _, err = optEnum("simulcast.rid", obj["rid"], "r0", "r1", "r2"); err != nil {
+				return err
+			}
+			req.Simulcast = true
+		default:
+			return wantGot("simulcast", "a boolean or an object", raw.Simulcast)
+		}
+	}
+	rid, _, err := optEnum("simulcast_rid", raw.SimulcastRID, "r0", "r1", "r2")
+	if err != nil {
+		return err
+	}
+	requestRID, _, err := optEnum("simulcast_request_rid", raw.SimulcastRequestRID, "none", "r0", "r1", "r2")
+	if err != nil {
+		return err
+	}
+	req.SimulcastRID = requestRID
+	if req.SimulcastRID == "" {
+		req.SimulcastRID = rid
+	}
+	if req.SimulcastRID == "" {
+		req.SimulcastRID = objRID
+	}
+	if req.SpotlightFocusRID, _, err = optEnum("spotlight_focus_rid", raw.SpotlightFocusRID, "none", "r0", "r1", "r2"); err != nil {
+		return err
+	}
+	if req.SpotlightUnfocusRID, _, err = optEnum("spotlight_unfocus_rid", raw.SpotlightUnfocusRID, "none", "r0", "r1", "r2"); err != nil {
+		return err
+	}
+	if req.Spotlight, _, err = optBool("spotlight", raw.Spotlight); err != nil {
+		return err
+	}
+	if req.SpotlightNumber, _, err = optInt("spotlight_number", raw.SpotlightNumber, 0, room.MaxSpotlightNumber); err != nil {
+		return err
+	}
+	return nil
 }
 
 // decodeMedia reads connect's audio or video: a boolean or an object

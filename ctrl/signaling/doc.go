@@ -48,11 +48,21 @@
 // (or bad JSON) ends the connection like bad WebSocket input. A stats
 // report on "stats" is counted and dropped; every 30 s a switched
 // connection is sent req-stats. JSON-RPC 2.0 on "rpc" serves
-// 2025.2.0/PutSignalingNotifyMetadata and …Item (granted by default and
-// listed in offer.rpc_methods); errors are JSON-RPC error objects: -32700
-// parse error, -32600 invalid request (batches included), -32601 unknown,
-// unsupported or not granted method, -32602 bad params; a request without
-// id gets no response.
+// 2025.2.0/PutSignalingNotifyMetadata and …Item (granted by default),
+// 2025.2.0/RequestSimulcastRid (granted to a receiver that connected with
+// simulcast, a simulcast rid or spotlight) and 2025.2.0/RequestSpotlightRid
+// and ResetSpotlightRid (granted to a spotlight receiver), all listed in
+// offer.rpc_methods; errors are JSON-RPC error objects: -32700 parse
+// error, -32600 invalid request (batches included), -32601 unknown,
+// unsupported or not granted method, -32602 bad params (a sender not in the
+// channel included), -32000 a request the connection's state refuses
+// (left, a simulcast rid in a spotlight channel, a spotlight method
+// elsewhere); a request without id gets no response.
+//
+// connect's simulcast (boolean, or {"rid"}), simulcast_rid,
+// simulcast_request_rid, spotlight, spotlight_number, spotlight_focus_rid
+// and spotlight_unfocus_rid go to the room.JoinRequest; the layer asked
+// for is simulcast_request_rid, else simulcast_rid, else simulcast.rid.
 //
 // With ignore_disconnect_websocket the end of the WebSocket after the
 // switch does not end the connection: it goes on over the DataChannels

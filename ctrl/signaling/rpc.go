@@ -24,19 +24,18 @@ const (
 	rpcInvalidParams  = -32602
 )
 
-// rpcMethods are the methods Hayate implements. The spec's simulcast and
-// spotlight methods are answered "not supported" until they exist.
+// rpcMethods are the methods Hayate implements.
 var rpcMethods = map[string]bool{
 	room.RPCPutSignalingNotifyMetadata:     true,
 	room.RPCPutSignalingNotifyMetadataItem: true,
+	room.RPCRequestSimulcastRid:            true,
+	room.RPCRequestSpotlightRid:            true,
+	room.RPCResetSpotlightRid:              true,
 }
 
-// rpcPending are methods of the spec that this server does not implement yet.
-var rpcPending = map[string]bool{
-	"2025.2.0/RequestSimulcastRid": true,
-	"2025.2.0/RequestSpotlightRid": true,
-	"2025.2.0/ResetSpotlightRid":   true,
-}
+// rpcPending are methods of the spec that this server does not implement
+// yet (answered "not supported by this server yet"); none today.
+var rpcPending = map[string]bool{}
 
 // rpcCall is a decoded request.
 type rpcCall struct {
@@ -139,6 +138,9 @@ func callRPC(rc *room.Connection, call rpcCall) (any, *rpcError) {
 	p, cerr := object("params", call.params)
 	if cerr != nil {
 		return nil, paramsError(cerr)
+	}
+	if layerRPC[call.method] {
+		return callLayerRPC(rc, call.method, p)
 	}
 	push, _, cerr := optBool("push", p["push"])
 	if cerr != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -87,6 +88,39 @@ func expectUpstreamAnswer(t *testing.T, c *soraclient.Client) {
 	}
 }
 
+// expectCreated waits for c's notify connection.created about id and checks
+// its channel_connections and, when member is set, that its data list names
+// member (the newcomer's own notify lists who was there before it).
+func expectCreated(t *testing.T, ctx context.Context, c *soraclient.Client, id string, connections int, member string) {
+	t.Helper()
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ev, err := c.WaitEvent(wctx, func(ev soraclient.Event) bool {
+		return ev.Type == "notify" && ev.EventType == "connection.created" && ev.ConnectionID == id
+	})
+	if err != nil {
+		t.Errorf("%s: no connection.created for %s: %v", c.ConnectionID(), id, err)
+		return
+	}
+	type entry struct {
+		ConnectionID string `json:"connection_id"`
+	}
+	var n struct {
+		ChannelConnections *int    `json:"channel_connections"`
+		Data               []entry `json:"data"`
+	}
+	if err := json.Unmarshal(ev.Raw, &n); err != nil {
+		t.Errorf("%s: connection.created: %v: %s", c.ConnectionID(), err, ev.Raw)
+		return
+	}
+	if n.ChannelConnections == nil || *n.ChannelConnections != connections {
+		t.Errorf("%s: connection.created for %s has channel_connections %v, want %d: %s", c.ConnectionID(), id, n.ChannelConnections, connections, ev.Raw)
+	}
+	if member != "" && !slices.Contains(n.Data, entry{member}) {
+		t.Errorf("%s: its own connection.created does not list %s in data: %s", c.ConnectionID(), member, ev.Raw)
+	}
+}
+
 // (a) Two sendrecv clients exchange audio and video; every payload arrives
 // byte for byte under a track whose stream id is the sender's connection_id.
 func TestTwoPartySendrecv(t *testing.T) {
@@ -97,6 +131,8 @@ func TestTwoPartySendrecv(t *testing.T) {
 	rb := collect(e, b)
 	expectUpstreamAnswer(t, a)
 	expectUpstreamAnswer(t, b)
+	expectCreated(t, e.ctx, b, b.ConnectionID(), 2, a.ConnectionID())
+	expectCreated(t, e.ctx, a, b.ConnectionID(), 2, "")
 	e.waitSees(a, b.ConnectionID())
 	e.waitSees(b, a.ConnectionID())
 	time.Sleep(settle)
