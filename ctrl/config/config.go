@@ -22,6 +22,11 @@ type Config struct {
 
 	MediaGSO bool // media_gso
 
+	TURN               bool      // turn
+	TURNPort           int       // turn_port; 0 picks a free port (Go only)
+	TURNRelayPorts     PortRange // turn_relay_port_range; zero: any port
+	ICETransportPolicy string    // ice_transport_policy: all or relay
+
 	AdminAddress netip.Addr // admin_address
 	AdminPort    int        // admin_port; 0 picks a free port (Go only)
 
@@ -46,6 +51,9 @@ type Config struct {
 
 	SDKDir string // sdk_dir
 }
+
+// PortRange is an inclusive range of ports; the zero value means any port.
+type PortRange struct{ Min, Max int }
 
 // Default returns the built-in configuration: what `hayate` runs with when
 // there is no file and no HAYATE_* variable.
@@ -75,6 +83,7 @@ func (c Config) Validate() error {
 		{"signaling_port", c.SignalingPort},
 		{"api_port", c.APIPort},
 		{"media_port", c.MediaPort},
+		{"turn_port", c.turnPortIfOn()},
 		{"admin_port", c.AdminPort},
 	}
 	for i, p := range ports {
@@ -193,4 +202,12 @@ func (c Config) LogValue() slog.Value {
 		attrs = append(attrs, slog.String(keys[i].name, keys[i].get(&c)))
 	}
 	return slog.GroupValue(attrs...)
+}
+
+// turnPortIfOn is turn_port when the TURN server runs, else 0 (not checked).
+func (c Config) turnPortIfOn() int {
+	if !c.TURN {
+		return 0
+	}
+	return c.TURNPort
 }

@@ -22,6 +22,8 @@ var wantDefault = Config{
 	MediaPort:                   50000,
 	PublicIPList:                nil, // auto
 	MediaGSO:                    true,
+	TURNPort:                    3478,
+	ICETransportPolicy:          "all",
 	AdminAddress:                ip("127.0.0.1"),
 	AdminPort:                   6060,
 	LogLevel:                    "info",
@@ -75,6 +77,10 @@ func TestLoadFileEveryKey(t *testing.T) {
 		"api_port = 3001\t# tab before the comment\n" +
 		"media_port = 50001\n" +
 		"media_gso = false\n" +
+		"turn = true\n" +
+		"turn_port = 3479\n" +
+		"turn_relay_port_range = 55000-55999\n" +
+		"ice_transport_policy = relay\n" +
 		"public_ip_list = 192.0.2.1,192.0.2.2 , 2001:db8::1\r\n" +
 		"admin_address = ::1\n" +
 		"admin_port = 6061\n" +
@@ -103,6 +109,10 @@ func TestLoadFileEveryKey(t *testing.T) {
 		APIPort:                     3001,
 		MediaPort:                   50001,
 		PublicIPList:                []netip.Addr{ip("192.0.2.1"), ip("192.0.2.2"), ip("2001:db8::1")},
+		TURN:                        true,
+		TURNPort:                    3479,
+		TURNRelayPorts:              PortRange{55000, 55999},
+		ICETransportPolicy:          "relay",
 		AdminAddress:                ip("::1"),
 		AdminPort:                   6061,
 		LogLevel:                    "debug",

@@ -117,6 +117,52 @@ var keys = []key{
 		},
 	},
 	{
+		name: "turn",
+		def:  "false",
+		doc:  "Run the embedded TURN server on `turn_port` (UDP and TCP) and hand every connection its own credentials, valid only while it is connected, in `offer.config.iceServers`.",
+		set:  func(c *Config, v string) string { return setBool(&c.TURN, v) },
+		get:  func(c *Config) string { return strconv.FormatBool(c.TURN) },
+	},
+	{
+		name: "turn_port",
+		def:  "3478",
+		doc:  "UDP and TCP port of the embedded TURN server.",
+		set:  func(c *Config, v string) string { return setPort(&c.TURNPort, v) },
+		get:  func(c *Config) string { return strconv.Itoa(c.TURNPort) },
+	},
+	{
+		name: "turn_relay_port_range",
+		def:  "auto",
+		doc:  "Ports the TURN server allocates relays from, as `MIN-MAX` (e.g. `55000-55999`, open them in the firewall). `auto` lets the kernel pick any free port.",
+		set: func(c *Config, v string) string {
+			if v == "auto" {
+				c.TURNRelayPorts = PortRange{}
+				return ""
+			}
+			lo, hi, ok := strings.Cut(v, "-")
+			a, err1 := strconv.Atoi(strings.TrimSpace(lo))
+			b, err2 := strconv.Atoi(strings.TrimSpace(hi))
+			if !ok || err1 != nil || err2 != nil || a < 1024 || b > 65535 || a > b {
+				return quoteShort(v) + " is not a port range MIN-MAX (1024-65535) or auto"
+			}
+			c.TURNRelayPorts = PortRange{a, b}
+			return ""
+		},
+		get: func(c *Config) string {
+			if c.TURNRelayPorts == (PortRange{}) {
+				return "auto"
+			}
+			return strconv.Itoa(c.TURNRelayPorts.Min) + "-" + strconv.Itoa(c.TURNRelayPorts.Max)
+		},
+	},
+	{
+		name: "ice_transport_policy",
+		def:  "all",
+		doc:  "`offer.config.iceTransportPolicy`: `all` lets browsers use any candidate, `relay` only the TURN server's.",
+		set:  func(c *Config, v string) string { return setEnum(&c.ICETransportPolicy, v, []string{"all", "relay"}) },
+		get:  func(c *Config) string { return c.ICETransportPolicy },
+	},
+	{
 		name: "admin_address",
 		def:  "127.0.0.1",
 		doc:  "IP address of the admin listener (`/healthz`, `/metrics`, `/debug/pprof/`). Keep it private.",

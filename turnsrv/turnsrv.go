@@ -1,0 +1,189 @@
+package turnsrv
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha1" //nolint:gosec // RFC 8489 long-term credentials use HMAC-SHA1 by design
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/logging"
+	"github.com/pion/turn/v5"
+)
+
+// ErrConfig is returned by New for unusable settings.
+var ErrConfig = errors.New("turnsrv: bad config")
+
+// Config configures the server. The zero value of each field is documented.
+type Config struct {
+	// ListenAddress is the IP the UDP socket and TCP listener bind to; "" is 0.0.0.0.
+	ListenAddress string
+	// Port is the UDP and TCP port (turn_port); 0 picks a free port (tests).
+	Port int
+	// RelayIP is the address relays are allocated on and advertised at; it
+	// must be reachable by clients (the first public IP).
+	RelayIP netip.Addr
+	// URLHost is the host written in the TURN URLs; "" means RelayIP.
+	URLHost string
+	// RelayMinPort..RelayMaxPort bound the relay ports; 0, 0 lets the kernel pick.
+	RelayMinPort, RelayMaxPort uint16
+	// Realm of the long-term credentials; "" means "hayate".
+	Realm string
+	// Lifetime of issued credentials; 0 means 24 hours.
+	Lifetime time.Duration
+	// Alive reports whether a connection id is still connected; nil admits any.
+	Alive  func(connectionID string) bool
+	Logger *slog.Logger
+}
+
+// Credentials are one connection's TURN username and password.
+type Credentials struct {
+	Username, Password string
+}
+
+// Stats are the server's counters.
+type Stats struct {
+	UDPAllocations, TCPAllocations uint64 // allocations ever created, by client transport
+	AuthFailures                   uint64
+}
+
+// Server is a running TURN server.
+type Server struct {
+	cfg    Config
+	secret []byte
+	srv    *turn.Server
+	port   int
+
+	udpAllocs, tcpAllocs, authFailures atomic.Uint64
+}
+
+// New starts the server.
+func New(cfg Config) (*Server, error) {
+	if !cfg.RelayIP.IsValid() || cfg.RelayIP.IsUnspecified() {
+		return nil, fmt.Errorf("%w: relay IP %v is not a usable address", ErrConfig, cfg.RelayIP)
+	}
+	if cfg.RelayMinPort > cfg.RelayMaxPort {
+		return nil, fmt.Errorf("%w: relay port range %d-%d", ErrConfig, cfg.RelayMinPort, cfg.RelayMaxPort)
+	}
+	if cfg.Realm == "" {
+		cfg.Realm = "hayate"
+	}
+	if cfg.Lifetime == 0 {
+		cfg.Lifetime = 24 * time.Hour
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ListenAddress == "" {
+		cfg.ListenAddress = "0.0.0.0"
+	}
+	s := &Server{cfg: cfg, secret: make([]byte, 32)}
+	if _, err := rand.Read(s.secret); err != nil {
+		return nil, fmt.Errorf("turnsrv: secret: %w", err)
+	}
+	udp, err := net.ListenPacket("udp4", net.JoinHostPort(cfg.ListenAddress, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return nil, fmt.Errorf("turnsrv: UDP listener: %w", err)
+	}
+	s.port = udp.LocalAddr().(*net.UDPAddr).Port
+	tcp, err := net.Listen("tcp4", net.JoinHostPort(cfg.ListenAddress, strconv.Itoa(s.port)))
+	if err != nil {
+		udp.Close()
+		return nil, fmt.Errorf("turnsrv: TCP listener: %w", err)
+	}
+	relayIP := net.IP(cfg.RelayIP.AsSlice())
+	gen := func() turn.RelayAddressGenerator {
+		if cfg.RelayMinPort == 0 && cfg.RelayMaxPort == 0 {
+			return &turn.RelayAddressGeneratorStatic{RelayAddress: relayIP, Address: cfg.ListenAddress}
+		}
+		return &turn.RelayAddressGeneratorPortRange{RelayAddress: relayIP, Address: cfg.ListenAddress,
+			MinPort: cfg.RelayMinPort, MaxPort: cfg.RelayMaxPort}
+	}
+	lf := logging.NewDefaultLoggerFactory()
+	lf.DefaultLogLevel = logging.LogLevelError
+	s.srv, err = turn.NewServer(turn.ServerConfig{
+		Realm:             cfg.Realm,
+		AuthHandler:       s.auth,
+		LoggerFactory:     lf,
+		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: udp, RelayAddressGenerator: gen()}},
+		ListenerConfigs:   []turn.ListenerConfig{{Listener: tcp, RelayAddressGenerator: gen()}},
+		EventHandler: turn.EventHandler{
+			OnAllocationCreated: func(src, _ net.Addr, _, _, _ string, _ net.Addr, _ int) {
+				// The client's transport to us (the relay itself is UDP).
+				if _, tcp := src.(*net.TCPAddr); tcp {
+					s.tcpAllocs.Add(1)
+				} else {
+					s.udpAllocs.Add(1)
+				}
+			},
+		},
+	})
+	if err != nil {
+		udp.Close()
+		tcp.Close()
+		return nil, fmt.Errorf("turnsrv: %w", err)
+	}
+	return s, nil
+}
+
+// Port is the UDP and TCP port the server listens on.
+func (s *Server) Port() int { return s.port }
+
+// Credentials issues a connection's credentials, valid until the expiry and
+// only while the connection is alive.
+func (s *Server) Credentials(connectionID string, now time.Time) Credentials {
+	user := strconv.FormatInt(now.Add(s.cfg.Lifetime).Unix(), 10) + ":" + connectionID
+	return Credentials{Username: user, Password: s.password(user)}
+}
+
+func (s *Server) password(user string) string {
+	m := hmac.New(sha1.New, s.secret)
+	m.Write([]byte(user))
+	return base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+// URLs are the server's TURN URLs for offer.config.iceServers.
+func (s *Server) URLs() []string {
+	host := s.cfg.URLHost
+	if host == "" {
+		host = s.cfg.RelayIP.String()
+	}
+	hp := net.JoinHostPort(host, strconv.Itoa(s.port))
+	return []string{"turn:" + hp + "?transport=udp", "turn:" + hp + "?transport=tcp"}
+}
+
+// auth is pion/turn's AuthHandler: the key for a username we issued, whose
+// expiry lies ahead and whose connection is alive.
+func (s *Server) auth(ra *turn.RequestAttributes) (string, []byte, bool) {
+	exp, conn, ok := strings.Cut(ra.Username, ":")
+	if !ok || ra.Realm != s.cfg.Realm {
+		s.authFailures.Add(1)
+		return "", nil, false
+	}
+	t, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil || time.Now().Unix() > t {
+		s.authFailures.Add(1)
+		return "", nil, false
+	}
+	if s.cfg.Alive != nil && !s.cfg.Alive(conn) {
+		s.authFailures.Add(1)
+		return "", nil, false
+	}
+	return ra.Username, turn.GenerateAuthKey(ra.Username, s.cfg.Realm, s.password(ra.Username)), true
+}
+
+// Stats returns the counters.
+func (s *Server) Stats() Stats {
+	return Stats{UDPAllocations: s.udpAllocs.Load(), TCPAllocations: s.tcpAllocs.Load(), AuthFailures: s.authFailures.Load()}
+}
+
+// Close stops the server and its relays.
+func (s *Server) Close() error { return s.srv.Close() }
