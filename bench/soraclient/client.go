@@ -75,6 +75,7 @@ type Client struct {
 	createdOnce  sync.Once
 
 	dc dataChannels // the channels the server opens (datachannel.go)
+	sc simulcast    // simulcast encodings of the video (simulcast.go)
 }
 
 // Connect opens the WebSocket, runs the offer/answer exchange and returns once
@@ -110,7 +111,11 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 			if (kind == webrtc.RTPCodecTypeAudio && !cfg.Audio) || (kind == webrtc.RTPCodecTypeVideo && !cfg.Video) {
 				continue
 			}
-			t, err := webrtc.NewTrackLocalStaticRTP(codecCapability(kind, cfg.videoCodec()), kind.String(), "soraclient")
+			var opts []func(*webrtc.TrackLocalStaticRTP)
+			if kind == webrtc.RTPCodecTypeVideo && len(cfg.SimulcastRIDs) > 0 {
+				opts = append(opts, webrtc.WithRTPStreamID(cfg.SimulcastRIDs[0]))
+			}
+			t, err := webrtc.NewTrackLocalStaticRTP(codecCapability(kind, cfg.videoCodec()), kind.String(), "soraclient", opts...)
 			if err != nil {
 				return nil, fmt.Errorf("soraclient: local %s track: %w", kind, err)
 			}
@@ -174,6 +179,9 @@ func (c *Client) connectMessage(sdp string) map[string]any {
 	}
 	if c.cfg.Video && c.cfg.VideoCodec != "" {
 		m["video"] = map[string]any{"codec_type": c.cfg.videoCodec()}
+	}
+	if len(c.cfg.SimulcastRIDs) > 0 {
+		m["simulcast"] = true
 	}
 	if c.cfg.Metadata != nil {
 		m["metadata"] = c.cfg.Metadata
@@ -428,6 +436,9 @@ func (c *Client) handleOffer(m message, raw json.RawMessage) error {
 			return fmt.Errorf("%w: offer.config %s: %w", ErrProtocol, m.Config, err)
 		}
 	}
+	if c.cfg.ICEConfig != nil {
+		c.cfg.ICEConfig(&conf)
+	}
 	pc, err := c.api.NewPeerConnection(conf)
 	if err != nil {
 		return fmt.Errorf("soraclient: new PeerConnection: %w", err)
@@ -498,6 +509,11 @@ func (c *Client) bindLocalTracks(pc *webrtc.PeerConnection, mids map[string]any)
 		}
 		if err := tr.SetSender(sender, track); err != nil {
 			return fmt.Errorf("soraclient: binding %s track to mid %s (direction %s): %w", kind, mid, tr.Direction(), err)
+		}
+		if kind == webrtc.RTPCodecTypeVideo {
+			if err := c.addSimulcastEncodings(sender, track, mid); err != nil {
+				return err
+			}
 		}
 		c.mu.Lock()
 		c.senders[kind] = sender

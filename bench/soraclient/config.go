@@ -27,6 +27,11 @@ type Config struct {
 	// VideoCodec is the Sora codec_type of the video (VP8, VP9, AV1, H264).
 	// Empty sends "video":true and sends VP8 when a codec is needed.
 	VideoCodec string
+	// SimulcastRIDs, when not empty, publish the video as simulcast: connect
+	// says "simulcast": true and the video sender gets one encoding per rid
+	// (simulcast.go: SimulcastTrack, WriteSimulcastRTP). Empty sends one
+	// stream.
+	SimulcastRIDs []string
 	// Metadata is connect.metadata; nil leaves the field out.
 	Metadata any
 	// ClientID is connect.client_id; empty leaves it out.
@@ -44,6 +49,9 @@ type Config struct {
 	// UseOfferICEServers applies offer.config.iceServers (TURN) to the
 	// PeerConnection. False uses host candidates only.
 	UseOfferICEServers bool
+	// ICEConfig, when set, may change the PeerConnection's configuration
+	// built from the offer (e.g. keep only TURN over TCP) before use.
+	ICEConfig func(*webrtc.Configuration)
 	// OnSenderRTCP, when set, receives every RTCP batch read from the senders
 	// of the local tracks (PLI, FIR, NACK, RR…). It is called from one
 	// goroutine per local track; it must not block for long.

@@ -366,6 +366,7 @@ func (c *Connection) sendFirstOfferLocked() error {
 	if c.reg.cfg.ICEServers != nil {
 		if s := c.reg.cfg.ICEServers(c.id); s != nil {
 			msg.Config.ICEServers = s
+			msg.Config.ICETransportPolicy = c.reg.cfg.ICETransportPolicy
 		}
 	}
 	if c.audio.enabled {

@@ -42,7 +42,8 @@ type offerMessage struct {
 
 // rtcConfig is passed by the SDKs to new RTCPeerConnection as is.
 type rtcConfig struct {
-	ICEServers []ICEServer `json:"iceServers"`
+	ICEServers         []ICEServer `json:"iceServers"`
+	ICETransportPolicy string      `json:"iceTransportPolicy,omitempty"`
 }
 
 // ICEServer is one entry of offer.config.iceServers. The C++ SDK requires

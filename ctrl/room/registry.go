@@ -160,6 +160,9 @@ type Config struct {
 	// ICEServers returns offer.config.iceServers for a connection; nil (or a
 	// nil result) sends an empty list.
 	ICEServers func(connectionID string) []ICEServer
+	// ICETransportPolicy is offer.config.iceTransportPolicy ("all" or
+	// "relay") when ICEServers gives servers; "" leaves it out.
+	ICETransportPolicy string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// NewID makes connection and session ids; nil means NewID.

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,9 +18,11 @@ import (
 	"github.com/hayate-sfu/hayate/ctrl/api"
 	"github.com/hayate-sfu/hayate/ctrl/config"
 	"github.com/hayate-sfu/hayate/ctrl/obs"
+	"github.com/hayate-sfu/hayate/ctrl/room"
 	"github.com/hayate-sfu/hayate/ctrl/signaling"
 	"github.com/hayate-sfu/hayate/ctrl/webui"
 	"github.com/hayate-sfu/hayate/dataplane"
+	"github.com/hayate-sfu/hayate/turnsrv"
 )
 
 // Version is the server version sent to clients in offers and exported as
@@ -39,6 +42,7 @@ type Server struct {
 	reg *prometheus.Registry
 
 	plane *dataplane.Plane
+	turn  *turnsrv.Server // nil when turn = false
 	sig   *signaling.Server
 	admin *obs.Admin
 
@@ -112,14 +116,47 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		return nil, fmt.Errorf("server: media metrics: %w", err)
 	}
 
+	var iceServers func(string) []room.ICEServer
+	if cfg.TURN {
+		// Credentials are good only while their connection is alive in
+		// the signaling server's rooms (created just below).
+		var sig atomic.Pointer[signaling.Server]
+		s.turn, err = turnsrv.New(turnsrv.Config{
+			ListenAddress: cfg.ListenAddress.String(),
+			Port:          cfg.TURNPort,
+			RelayIP:       publicIPs[0],
+			RelayMinPort:  uint16(cfg.TURNRelayPorts.Min),
+			RelayMaxPort:  uint16(cfg.TURNRelayPorts.Max),
+			Alive: func(id string) bool {
+				if sg := sig.Load(); sg != nil {
+					_, ok := sg.Rooms().Connection(id)
+					return ok
+				}
+				return false
+			},
+			Logger: log.With("component", "turn"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		undo = append(undo, func() { s.turn.Close() })
+		defer func() { sig.Store(s.sig) }()
+		iceServers = func(id string) []room.ICEServer {
+			c := s.turn.Credentials(id, time.Now())
+			return []room.ICEServer{{URLs: s.turn.URLs(), Username: c.Username, Credential: c.Password}}
+		}
+	}
+
 	s.sig, err = signaling.New(signaling.Config{
-		Plane:           s.plane,
-		Logger:          log.With("component", "signaling"),
-		Registerer:      s.reg,
-		PingInterval:    cfg.PingInterval,
-		PongTimeout:     cfg.PongTimeout,
-		MaxMessageBytes: int64(cfg.SignalingMaxMessageSize),
-		Notify:          cfg.SignalingNotify,
+		ICEServers:         iceServers,
+		ICETransportPolicy: cfg.ICETransportPolicy,
+		Plane:              s.plane,
+		Logger:             log.With("component", "signaling"),
+		Registerer:         s.reg,
+		PingInterval:       cfg.PingInterval,
+		PongTimeout:        cfg.PongTimeout,
+		MaxMessageBytes:    int64(cfg.SignalingMaxMessageSize),
+		Notify:             cfg.SignalingNotify,
 
 		DataChannelMaxMessageSize:   cfg.DataChannelMaxMessageSize,
 		DataChannelMaxBufferedBytes: cfg.DataChannelMaxBufferedBytes,
@@ -262,6 +299,11 @@ func (s *Server) shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("server: signaling shutdown: %w", err))
 	}
 	// 3. No client is left: the media plane goes.
+	if s.turn != nil {
+		if err := s.turn.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("turn: %w", err))
+		}
+	}
 	if err := s.plane.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("server: media plane: %w", err))
 	}

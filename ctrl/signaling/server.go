@@ -45,6 +45,12 @@ const (
 // Config configures a Server. The zero value of each optional field is
 // documented.
 type Config struct {
+	// ICEServers gives a connection's offer.config.iceServers (the embedded
+	// TURN server's URLs and that connection's credentials); nil: none.
+	ICEServers func(connectionID string) []room.ICEServer
+	// ICETransportPolicy goes with them: "all" or "relay".
+	ICETransportPolicy string
+
 	// Plane is the media plane; required.
 	Plane *dataplane.Plane
 	// Logger; nil means slog.Default().
@@ -142,6 +148,8 @@ func New(cfg Config) (*Server, error) {
 
 		DataChannelMaxMessageSize:   cfg.DataChannelMaxMessageSize,
 		DataChannelMaxBufferedBytes: cfg.DataChannelMaxBufferedBytes,
+		ICEServers:                  cfg.ICEServers,
+		ICETransportPolicy:          cfg.ICETransportPolicy,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)

@@ -48,6 +48,12 @@ type env struct {
 // end within limit; past limit+10 s the process panics with every stack.
 func newEnv(t *testing.T, limit time.Duration) *env {
 	t.Helper()
+	return newEnvWith(t, limit, nil)
+}
+
+// newEnvWith is newEnv with a change to the server's configuration.
+func newEnvWith(t *testing.T, limit time.Duration, change func(*config.Config)) *env {
+	t.Helper()
 	before := runtime.NumGoroutine()
 	hard := time.AfterFunc(limit+10*time.Second, func() {
 		buf := make([]byte, 4<<20)
@@ -66,6 +72,9 @@ func newEnv(t *testing.T, limit time.Duration) *env {
 	cfg.PublicIPList = []netip.Addr{lo}
 	cfg.PingInterval = time.Second
 	cfg.SDKDir = t.TempDir()
+	if change != nil {
+		change(&cfg)
+	}
 	e.cfg = cfg
 	logger := slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
