@@ -36,6 +36,12 @@ var wantImplemented = []string{
 	"Sora_20200401.ListPauseRtpStreams",
 	"Sora_20200401.PauseRtpStream",
 	"Sora_20200401.ResumeRtpStream",
+	"Sora_20200807.ChangeSpotlightNumber",
+	"Sora_20200807.FocusSpotlight",
+	"Sora_20200807.FocusSpotlightFixed",
+	"Sora_20200807.UnfocusSpotlight",
+	"Sora_20201005.RequestRtpStream",
+	"Sora_20201005.ResetRtpStream",
 	"Sora_20201013.ListChannelConnections",
 	"Sora_20201013.ListChannels",
 	"Sora_20201013.ListConnections",
@@ -47,10 +53,14 @@ var wantImplemented = []string{
 	"Sora_20201124.ListSignalingNotifyMetadata",
 	"Sora_20201124.PutSignalingNotifyMetadata",
 	"Sora_20201124.PutSignalingNotifyMetadataItem",
+	"Sora_20211215.BatchRequestSpotlightRid",
 	"Sora_20211215.ChangeMode",
 	"Sora_20211215.GetMode",
+	"Sora_20211215.RequestSpotlightRid",
+	"Sora_20211215.ResetSpotlightRid",
 	"Sora_20221221.GenerateCrashLog",
 	"Sora_20241218.RequestKeyFrame",
+	"Sora_20251217.RequestSimulcastRid",
 }
 
 func TestTargets(t *testing.T) {

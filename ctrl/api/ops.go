@@ -35,8 +35,6 @@ const (
 	needCluster          = "clustering is not built yet"
 	needUserAgentStats   = "the server does not collect the clients' pong/DataChannel stats yet"
 	needAudioStreaming   = "audio streaming needs a media-plane feature that is not built yet"
-	needSpotlight        = "spotlight is not built yet"
-	needSimulcastControl = "choosing simulcast layers by API is not built yet"
 	needForwardingFilter = "forwarding filters are not built yet"
 	needSessions         = "session operations are not built yet"
 	needRecording        = "recording is not built in Hayate"
@@ -100,16 +98,17 @@ var operationList = []operation{
 	todo("Sora_20221221.SubscribeAudioStreamingResultPush", needAudioStreaming),
 	todo("Sora_20221221.UnsubscribeAudioStreamingResultPush", needAudioStreaming),
 	todo("Sora_20230628.ListAudioStreamingResultPushState", needAudioStreaming),
-	todo("Sora_20200807.FocusSpotlight", needSpotlight),
-	todo("Sora_20200807.FocusSpotlightFixed", needSpotlight),
-	todo("Sora_20200807.UnfocusSpotlight", needSpotlight),
-	todo("Sora_20200807.ChangeSpotlightNumber", needSpotlight),
-	todo("Sora_20211215.RequestSpotlightRid", needSpotlight),
-	todo("Sora_20211215.ResetSpotlightRid", needSpotlight),
-	todo("Sora_20211215.BatchRequestSpotlightRid", needSpotlight),
-	todo("Sora_20251217.RequestSimulcastRid", needSimulcastControl),
-	todo("Sora_20201005.RequestRtpStream", needSimulcastControl),
-	todo("Sora_20201005.ResetRtpStream", needSimulcastControl),
+	// Spotlight and simulcast layers (§2.4, simulcast.go).
+	op("Sora_20200807.FocusSpotlight", (*API).focusSpotlight),
+	op("Sora_20200807.FocusSpotlightFixed", (*API).focusSpotlightFixed),
+	op("Sora_20200807.UnfocusSpotlight", (*API).unfocusSpotlight),
+	op("Sora_20200807.ChangeSpotlightNumber", (*API).changeSpotlightNumber),
+	op("Sora_20211215.RequestSpotlightRid", (*API).requestSpotlightRid),
+	op("Sora_20211215.ResetSpotlightRid", (*API).resetSpotlightRid),
+	op("Sora_20211215.BatchRequestSpotlightRid", (*API).batchRequestSpotlightRid),
+	op("Sora_20251217.RequestSimulcastRid", (*API).requestSimulcastRid),
+	op("Sora_20201005.RequestRtpStream", (*API).requestRtpStream),
+	op("Sora_20201005.ResetRtpStream", (*API).resetRtpStream),
 	todo("Sora_20230628.ListForwardingFilters", needForwardingFilter),
 	todo("Sora_20230628.CreateChannelForwardingFilter", needForwardingFilter),
 	todo("Sora_20230628.UpdateChannelForwardingFilter", needForwardingFilter),
