@@ -39,6 +39,9 @@ type Config struct {
 	SignalingNotify         bool          // signaling_notify
 	ShutdownTimeout         time.Duration // shutdown_timeout
 
+	SignalingAuthSecret         string // signaling_auth_secret; empty: no token auth
+	SignalingAuthAllowRawSecret bool   // signaling_auth_allow_raw_secret
+
 	DataChannelMaxMessageSize   int // data_channel_max_message_size, in bytes
 	DataChannelMaxBufferedBytes int // data_channel_max_buffered_bytes
 

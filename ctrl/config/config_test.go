@@ -91,6 +91,8 @@ func TestLoadFileEveryKey(t *testing.T) {
 		"signaling_max_message_size = 1024\n" +
 		"signaling_notify = false\n" +
 		"shutdown_timeout = 1h\n" +
+		"signaling_auth_secret = s3cret\n" +
+		"signaling_auth_allow_raw_secret = true\n" +
 		"data_channel_max_message_size = 65536\n" +
 		"data_channel_max_buffered_bytes = 131072\n" +
 		"api_cors_origin = http://127.0.0.1:3333\n" +
@@ -122,6 +124,8 @@ func TestLoadFileEveryKey(t *testing.T) {
 		SignalingMaxMessageSize:     1024,
 		SignalingNotify:             false,
 		ShutdownTimeout:             time.Hour,
+		SignalingAuthSecret:         "s3cret",
+		SignalingAuthAllowRawSecret: true,
 		DataChannelMaxMessageSize:   65536,
 		DataChannelMaxBufferedBytes: 131072,
 		APICORSOrigin:               "http://127.0.0.1:3333",

@@ -234,6 +234,20 @@ var keys = []key{
 		get:  func(c *Config) string { return formatDuration(c.ShutdownTimeout) },
 	},
 	{
+		name: "signaling_auth_secret",
+		def:  "",
+		doc:  "Built-in token auth for deployments without an auth webhook: every connect's `metadata.access_token` must be an HS256 JWT signed with this secret whose `channel_id` claim matches and whose `exp` has not passed; others are closed with 4490 `AUTH-FAILED`. Empty admits every connect.",
+		set:  func(c *Config, v string) string { c.SignalingAuthSecret = v; return "" },
+		get:  func(c *Config) string { return c.SignalingAuthSecret },
+	},
+	{
+		name: "signaling_auth_allow_raw_secret",
+		def:  "false",
+		doc:  "With `signaling_auth_secret`, also accept the secret itself as the access token (as the Sora SDKs' test suites send it).",
+		set:  func(c *Config, v string) string { return setBool(&c.SignalingAuthAllowRawSecret, v) },
+		get:  func(c *Config) string { return strconv.FormatBool(c.SignalingAuthAllowRawSecret) },
+	},
+	{
 		name: "data_channel_max_message_size",
 		def:  "262144",
 		doc:  "Largest DataChannel message, in bytes (1024-1048576), announced as `a=max-message-size`; a larger message from a client is dropped and counted.",

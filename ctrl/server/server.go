@@ -149,6 +149,8 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 
 	s.sig, err = signaling.New(signaling.Config{
 		ICEServers:         iceServers,
+		AuthSecret:         cfg.SignalingAuthSecret,
+		AuthAllowRawSecret: cfg.SignalingAuthAllowRawSecret,
 		ICETransportPolicy: cfg.ICETransportPolicy,
 		Plane:              s.plane,
 		Logger:             log.With("component", "signaling"),

@@ -35,6 +35,9 @@ const (
 	// CloseMessageTooLarge: "MESSAGE-TOO-LARGE" — a frame exceeded
 	// MaxMessageBytes; the detail names the limit.
 	CloseMessageTooLarge = 4413
+	// CloseAuthFailed: the connect's metadata.access_token did not pass the
+	// built-in token auth (Config.AuthSecret); the reason says why.
+	CloseAuthFailed = 4490
 	// CloseInternalError: "INTERNAL-ERROR" — a server fault.
 	CloseInternalError = 4500
 )
@@ -70,6 +73,7 @@ var reasonKeywords = map[string]bool{
 	"INVALID-ANSWER": true, "PONG-TIMEOUT": true, "SEND-QUEUE-FULL": true, "TRANSPORT-CLOSED": true,
 	"MESSAGE-TOO-LARGE": true, "INTERNAL-ERROR": true, "LIFETIME-EXPIRED": true,
 	"MODE-BLOCKED": true, // room.CloseModeBlocked: a connect refused by the API's ChangeMode
+	"AUTH-FAILED":  true, // the built-in token auth refused the connect
 }
 
 func reasonKeyword(reason string) string {

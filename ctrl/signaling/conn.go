@@ -393,6 +393,9 @@ func (c *conn) handle(b []byte) *closeError {
 		if c.room != nil {
 			return closeErr(CloseUnexpectedMessage, "UNEXPECTED-MESSAGE", "second connect")
 		}
+		if e := c.s.checkToken(m.Connect); e != nil {
+			return e
+		}
 		rc, err := c.s.rooms.Join(*m.Connect, c)
 		if err != nil {
 			if errors.Is(err, room.ErrInvalidRequest) {

@@ -3,17 +3,18 @@ package signaling
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	accepted  prometheus.Counter
-	refused   prometheus.Counter
-	open      prometheus.Gauge
-	received  *prometheus.CounterVec // type
-	closes    *prometheus.CounterVec // code, reason keyword
-	panics    prometheus.Counter
-	pings     prometheus.Counter
-	sendDrops prometheus.Counter
-	dcIn      *prometheus.CounterVec // label
-	rpc       *prometheus.CounterVec // method, code
-	wsGone    prometheus.Counter
+	accepted     prometheus.Counter
+	refused      prometheus.Counter
+	open         prometheus.Gauge
+	received     *prometheus.CounterVec // type
+	closes       *prometheus.CounterVec // code, reason keyword
+	panics       prometheus.Counter
+	pings        prometheus.Counter
+	sendDrops    prometheus.Counter
+	dcIn         *prometheus.CounterVec // label
+	rpc          *prometheus.CounterVec // method, code
+	wsGone       prometheus.Counter
+	authFailures prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -40,9 +41,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "hayate_signaling_rpc_requests_total", Help: "JSON-RPC requests on the rpc DataChannel, by method (\"invalid\" when unreadable, \"other\" when unknown) and result."}, []string{"method", "result"}),
 		wsGone: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hayate_signaling_websockets_closed_after_switch_total", Help: "WebSockets that closed while their connection went on over DataChannels (ignore_disconnect_websocket)."}),
+		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hayate_signaling_auth_failures_total", Help: "Connects refused by the built-in token auth (signaling_auth_secret)."}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.accepted, m.refused, m.open, m.received, m.closes, m.panics, m.pings, m.sendDrops, m.dcIn, m.rpc, m.wsGone} {
+		for _, c := range []prometheus.Collector{m.accepted, m.refused, m.open, m.received, m.closes, m.panics, m.pings, m.sendDrops, m.dcIn, m.rpc, m.wsGone, m.authFailures} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

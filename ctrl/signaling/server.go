@@ -45,6 +45,13 @@ const (
 // Config configures a Server. The zero value of each optional field is
 // documented.
 type Config struct {
+	// AuthSecret turns on the built-in token auth: every connect's
+	// metadata.access_token must be an HS256 JWT signed with it whose
+	// channel_id claim matches and whose exp has not passed (or the secret
+	// itself when AuthAllowRawSecret). "" admits every connect.
+	AuthSecret         string
+	AuthAllowRawSecret bool
+
 	// ICEServers gives a connection's offer.config.iceServers (the embedded
 	// TURN server's URLs and that connection's credentials); nil: none.
 	ICEServers func(connectionID string) []room.ICEServer
