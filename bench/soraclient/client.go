@@ -486,9 +486,17 @@ func (c *Client) handleOffer(m message, raw json.RawMessage) error {
 
 // bindLocalTracks puts each local track on the transceiver the offer's mid
 // names for its kind. The server offers those sections recvonly, so pion
-// created them sendonly without a sender.
+// created them sendonly without a sender, and the server puts them first:
+// PeerConnection.AddTrack takes the first such transceiver of the kind
+// (checked against offer.mid). AddTrack, unlike a sender made from the
+// client's API, sends through the PeerConnection's interceptors (NACK
+// responder, RTCP reports, transport-cc sequence numbers when configured).
 func (c *Client) bindLocalTracks(pc *webrtc.PeerConnection, mids map[string]any) error {
-	for kind, track := range c.local {
+	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
+		track := c.local[kind]
+		if track == nil {
+			continue
+		}
 		mid, _ := mids[kind.String()].(string)
 		if mid == "" {
 			return fmt.Errorf("%w: offer.mid has no %s entry (got %v) for a %s client", ErrProtocol, kind, mids, c.cfg.Role)
@@ -503,12 +511,12 @@ func (c *Client) bindLocalTracks(pc *webrtc.PeerConnection, mids map[string]any)
 		if tr == nil || tr.Kind() != kind {
 			return fmt.Errorf("%w: offer.mid.%s = %q names no %s m-section", ErrProtocol, kind, mid, kind)
 		}
-		sender, err := c.api.NewRTPSender(track, pc.SCTP().Transport())
+		sender, err := pc.AddTrack(track)
 		if err != nil {
-			return fmt.Errorf("soraclient: sender for mid %s: %w", mid, err)
-		}
-		if err := tr.SetSender(sender, track); err != nil {
 			return fmt.Errorf("soraclient: binding %s track to mid %s (direction %s): %w", kind, mid, tr.Direction(), err)
+		}
+		if tr.Sender() != sender {
+			return fmt.Errorf("%w: pion put the %s track on another m-section than offer.mid.%s = %q (the client's own sections must come first)", ErrProtocol, kind, kind, mid)
 		}
 		if kind == webrtc.RTPCodecTypeVideo {
 			if err := c.addSimulcastEncodings(sender, track, mid); err != nil {

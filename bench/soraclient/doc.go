@@ -21,6 +21,11 @@
 // own notify connection.created has arrived, which is what the JS SDK's
 // connect() waits for.
 //
+// With Config.SimulcastRIDs the video is published as simulcast, one
+// encoding per rid (simulcast.go); WriteSimulcastRTP writes a packet of one
+// rid with the MID and RID header extensions the server learns the rid's
+// SSRC from.
+//
 // By default the client uses only IPv4 UDP on the loopback interface (no
 // mDNS), so tests never send a packet off the machine; Config.SettingEngine
 // replaces that.

@@ -40,6 +40,21 @@
 // {"type":"close","code","reason"} on "signaling". A channel the client
 // closes ends its connection, as the SDKs do.
 //
+// Simulcast and spotlight (simulcast.go, spotlight.go): a publisher that
+// asks for simulcast, or any publisher of a spotlight channel, is offered
+// its video with rids r0, r1, r2 and offer.encodings, and publishes the
+// rids its answer sends as the layers of one track. Each receiver asks for
+// one layer per sender (connect's rid, RequestSimulcastRID, or in a
+// spotlight channel the focus or unfocus layer); the plane switches at a
+// keyframe, lowers the layer while the receiver's bandwidth cannot carry
+// it, and reports every switch, which becomes a simulcast.switched notify.
+// A spotlight channel keeps spotlight_number senders in focus, chosen from
+// the plane's audio levels by a background poller per channel (Wait waits
+// for it; it ends with the channel's last connection) and by the API;
+// unfocused senders' audio is paused for every receiver and every
+// connection gets spotlight.* notifies. Layer and pause requests reach the
+// plane through the optional LayerControl interface of a Transport.
+//
 // The room never blocks on I/O: messages go to a Peer (the signaling
 // connection) through a non-blocking Send, media changes to a Transport
 // whose methods only queue commands. That keeps the logic testable with
