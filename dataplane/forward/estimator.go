@@ -12,8 +12,9 @@ import "github.com/hayate-sfu/hayate/dataplane/feedback"
 // the estimate, under 2 % lets it grow) and a delay check (when packets of a
 // report took clearly longer to arrive than to send, a queue is building:
 // the estimate drops under the rate actually delivered). Without congestion
-// the estimate grows by 8 % a second, bounded by twice the delivered rate, so
-// a subscriber held at a low layer can still earn a higher one.
+// the estimate grows by 15 % a second, up to 1.5 Mb/s above (or twice) the
+// delivered rate, so a subscriber held at a low layer can still earn a
+// higher one: the allocator then tries it, and loss brings it back.
 type Estimator struct {
 	sent     [sentSlots]sentPacket
 	estimate float64 // bits per second
@@ -28,6 +29,13 @@ type Estimator struct {
 }
 
 const sentSlots = 4096
+
+// Growth without congestion: 15 % a second, up to headroomBps above (or
+// twice) the delivered rate.
+const (
+	growthPerSecond = 0.15
+	headroomBps     = 1_500_000
+)
 
 type sentPacket struct {
 	seq   uint16
@@ -118,9 +126,12 @@ func (e *Estimator) OnFeedback(r *feedback.TWCCReader, now int64) {
 	case queueing && e.delivered > 0:
 		e.estimate = min(e.estimate, 0.85*e.delivered)
 	case e.loss < 0.02:
-		grown := e.estimate * (1 + 0.08*dt)
+		grown := e.estimate * (1 + growthPerSecond*dt)
 		if e.delivered > 0 {
-			grown = min(grown, max(2*e.delivered, e.estimate))
+			// Without probing, the estimate may run ahead of what is
+			// delivered by a bounded amount: enough for the allocator to try
+			// the next simulcast layer (and come back down on loss).
+			grown = min(grown, max(2*e.delivered, e.delivered+headroomBps, e.estimate))
 		}
 		e.estimate = grown
 	}
