@@ -154,6 +154,11 @@
 // of the channel without connection_id; stopping what does not run is 200.
 // A forwarding ends too when its publisher leaves.
 //
+// The simulcast and spotlight operations (RequestSimulcastRid,
+// RequestRtpStream, ResetRtpStream, FocusSpotlight, FocusSpotlightFixed,
+// UnfocusSpotlight, ChangeSpotlightNumber, RequestSpotlightRid,
+// ResetSpotlightRid, BatchRequestSpotlightRid) are described in simulcast.go.
+//
 // # Not implemented yet (501 NOT-IMPLEMENTED)
 //
 //	operations                                                                  needs
@@ -164,11 +169,6 @@
 //	Sora_20221221.StartAudioStreaming, StopAudioStreaming,                       audio streaming
 //	  SubscribeAudioStreamingResultPush, UnsubscribeAudioStreamingResultPush,
 //	  Sora_20230628.ListAudioStreamingResultPushState
-//	Sora_20200807.FocusSpotlight, FocusSpotlightFixed, UnfocusSpotlight,         spotlight
-//	  ChangeSpotlightNumber, Sora_20211215.RequestSpotlightRid,
-//	  ResetSpotlightRid, BatchRequestSpotlightRid
-//	Sora_20251217.RequestSimulcastRid, Sora_20201005.RequestRtpStream,           simulcast layer choice by API
-//	  ResetRtpStream
 //	Sora_20230628.*ForwardingFilter(s) (7 operations)                            forwarding filters
 //	Sora_20230628.TerminateSession, Sora_20231220.GetSession, ListSessions       session operations
 //	Sora_20231220.StartRecording, StopRecording                                  recording

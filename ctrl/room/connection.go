@@ -586,6 +586,7 @@ func (c *Connection) syncDownstreamLocked(a *offer.Answer) {
 		}
 		c.forwarding[s.Mid] = want
 		c.downstreamStartedLocked(want, rid)
+		c.downstreamAddedLocked(want) // a PauseRtpStream on this sender applies to new tracks too
 	}
 }
 
@@ -765,6 +766,7 @@ func (c *Connection) leaveLocked() {
 		c.broadcastLocked(c.notifyLocked(EventConnectionDestroyed, c.reg.cfg.Now()))
 	}
 	c.spotlightLeftLocked()
+	c.dropMediaOpsLocked()
 	eps := c.takeDataChannelsLocked()
 	prefix := c.id + ":"
 	for _, m := range slices.Clone(ch.members) {

@@ -289,13 +289,13 @@ func TestRTPForwarding(t *testing.T) {
 		t.Errorf("stop by channel: the plane was asked %q", got)
 	}
 
-	// The publisher leaves: the next operation stops its forwarding.
+	// The publisher leaves: its forwarding stops with it.
 	f4, err := a.c.StartRTPForwarding(audio, video)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.c.Leave()
 	m = e.mark()
+	a.c.Leave()
 	if got := e.reg.RTPForwardings("room-1"); len(got) != 0 {
 		t.Errorf("forwardings after the publisher left: %+v", got)
 	}
