@@ -157,7 +157,7 @@ func TestCtlList(t *testing.T) {
 		t.Fatalf("ctl --list: exit %d: %s", code, stderr.String())
 	}
 	out := stdout.String()
-	for _, want := range []string{"Sora_20160711.PushChannel\n", "Sora_20170814.StartForwardingRtp  (not implemented: "} {
+	for _, want := range []string{"Sora_20160711.PushChannel\n", "Sora_20170814.StartForwardingRtp\n", "Sora_20231220.StartRecording  (not implemented: "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("ctl --list lacks %q:\n%s", want, out)
 		}
