@@ -39,6 +39,9 @@ type Config struct {
 	SignalingNotify         bool          // signaling_notify
 	ShutdownTimeout         time.Duration // shutdown_timeout
 
+	AuthWebhookURL         string        // auth_webhook_url; empty: none
+	WebhookResponseTimeout time.Duration // webhook_response_timeout
+
 	SignalingAuthSecret         string // signaling_auth_secret; empty: no token auth
 	SignalingAuthAllowRawSecret bool   // signaling_auth_allow_raw_secret
 

@@ -33,6 +33,7 @@ var wantDefault = Config{
 	SignalingMaxMessageSize:     262144,
 	SignalingNotify:             true,
 	ShutdownTimeout:             10 * time.Second,
+	WebhookResponseTimeout:      5 * time.Second,
 	APIMaxBodySize:              1048576,
 	DataChannelMaxMessageSize:   262144,
 	DataChannelMaxBufferedBytes: 1048576,
@@ -91,6 +92,8 @@ func TestLoadFileEveryKey(t *testing.T) {
 		"signaling_max_message_size = 1024\n" +
 		"signaling_notify = false\n" +
 		"shutdown_timeout = 1h\n" +
+		"auth_webhook_url = http://127.0.0.1:8080/auth\n" +
+		"webhook_response_timeout = 30 s\n" +
 		"signaling_auth_secret = s3cret\n" +
 		"signaling_auth_allow_raw_secret = true\n" +
 		"data_channel_max_message_size = 65536\n" +
@@ -124,6 +127,8 @@ func TestLoadFileEveryKey(t *testing.T) {
 		SignalingMaxMessageSize:     1024,
 		SignalingNotify:             false,
 		ShutdownTimeout:             time.Hour,
+		AuthWebhookURL:              "http://127.0.0.1:8080/auth",
+		WebhookResponseTimeout:      30 * time.Second,
 		SignalingAuthSecret:         "s3cret",
 		SignalingAuthAllowRawSecret: true,
 		DataChannelMaxMessageSize:   65536,

@@ -234,6 +234,29 @@ var keys = []key{
 		get:  func(c *Config) string { return formatDuration(c.ShutdownTimeout) },
 	},
 	{
+		name: "auth_webhook_url",
+		def:  "",
+		doc:  "Auth webhook (`http://` or `https://` URL) asked about every connect before it is admitted; its payouts override what the client asked for, a denial or a failure closes with 4490 `AUTH-FAILED`. Empty sends no request.",
+		set: func(c *Config, v string) string {
+			if v != "" {
+				u, err := url.Parse(v)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return quoteShort(v) + " is not an http(s) URL"
+				}
+			}
+			c.AuthWebhookURL = v
+			return ""
+		},
+		get: func(c *Config) string { return c.AuthWebhookURL },
+	},
+	{
+		name: "webhook_response_timeout",
+		def:  "5 s",
+		doc:  "How long a webhook server has to answer; an auth webhook that does not answer in time refuses the connect.",
+		set:  func(c *Config, v string) string { return setDuration(&c.WebhookResponseTimeout, v) },
+		get:  func(c *Config) string { return formatDuration(c.WebhookResponseTimeout) },
+	},
+	{
 		name: "signaling_auth_secret",
 		def:  "",
 		doc:  "Built-in token auth for deployments without an auth webhook: every connect's `metadata.access_token` must be an HS256 JWT signed with this secret whose `channel_id` claim matches and whose `exp` has not passed; others are closed with 4490 `AUTH-FAILED`. Empty admits every connect.",

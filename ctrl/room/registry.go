@@ -84,6 +84,10 @@ type OpusParams struct {
 
 // JoinRequest is a validated connect.
 type JoinRequest struct {
+	// ConnectionID, when set (a valid Crockford id), is used instead of a
+	// new one: the auth webhook is told the id before the connection joins.
+	ConnectionID string
+
 	ChannelID string
 	// ClientID and BundleID default to the connection id when empty.
 	ClientID, BundleID string
@@ -418,6 +422,12 @@ func (r *Registry) Join(req JoinRequest, peer Peer) (*Connection, error) {
 		return nil, err
 	}
 	id := r.cfg.NewID()
+	if req.ConnectionID != "" {
+		if _, ok := DecodeID(req.ConnectionID); !ok {
+			return nil, fmt.Errorf("%w: connection id %q is not a Crockford Base32 id", ErrInvalidRequest, req.ConnectionID)
+		}
+		id = req.ConnectionID
+	}
 	c := &Connection{
 		reg:            r,
 		peer:           peer,

@@ -20,6 +20,7 @@ import (
 	"github.com/hayate-sfu/hayate/ctrl/obs"
 	"github.com/hayate-sfu/hayate/ctrl/room"
 	"github.com/hayate-sfu/hayate/ctrl/signaling"
+	"github.com/hayate-sfu/hayate/ctrl/webhook"
 	"github.com/hayate-sfu/hayate/ctrl/webui"
 	"github.com/hayate-sfu/hayate/dataplane"
 	"github.com/hayate-sfu/hayate/turnsrv"
@@ -148,8 +149,12 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	}
 
 	s.sig, err = signaling.New(signaling.Config{
-		ICEServers:         iceServers,
-		AuthSecret:         cfg.SignalingAuthSecret,
+		ICEServers: iceServers,
+		AuthSecret: cfg.SignalingAuthSecret,
+		AuthWebhook: webhook.New(webhook.Config{
+			AuthURL: cfg.AuthWebhookURL, Timeout: cfg.WebhookResponseTimeout,
+			Label: "Hayate", NodeName: "hayate@" + publicIPs[0].String(), Version: Version,
+		}),
 		AuthAllowRawSecret: cfg.SignalingAuthAllowRawSecret,
 		ICETransportPolicy: cfg.ICETransportPolicy,
 		Plane:              s.plane,

@@ -393,7 +393,14 @@ func (c *conn) handle(b []byte) *closeError {
 		if c.room != nil {
 			return closeErr(CloseUnexpectedMessage, "UNEXPECTED-MESSAGE", "second connect")
 		}
-		if e := c.s.checkToken(m.Connect); e != nil {
+		var lifetime time.Duration
+		if c.s.cfg.AuthWebhook != nil && c.s.cfg.AuthWebhook.Enabled() {
+			req, life, e := c.s.authorize(b)
+			if e != nil {
+				return e
+			}
+			m.Connect, lifetime = req, life
+		} else if e := c.s.checkToken(m.Connect); e != nil {
 			return e
 		}
 		rc, err := c.s.rooms.Join(*m.Connect, c)
@@ -412,6 +419,18 @@ func (c *conn) handle(b []byte) *closeError {
 		}
 		c.room = rc
 		c.log = c.log.With("connection_id", rc.ID(), "channel_id", rc.ChannelID())
+		if lifetime > 0 {
+			// connection_lifetime from the auth webhook: a normal close.
+			t := time.NewTimer(lifetime)
+			go func() {
+				defer t.Stop()
+				select {
+				case <-t.C:
+					rc.Close(CloseNormal, "LIFETIME-EXPIRED")
+				case <-c.done:
+				}
+			}()
+		}
 	case typeAnswer:
 		return c.answerResult(c.room.Answer(m.SDP))
 	case typeReAnswer:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hayate-sfu/hayate/ctrl/webhook"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -45,6 +46,10 @@ const (
 // Config configures a Server. The zero value of each optional field is
 // documented.
 type Config struct {
+	// AuthWebhook, when enabled, is asked about every connect before it is
+	// admitted; its payouts override what the client asked for.
+	AuthWebhook *webhook.Client
+
 	// AuthSecret turns on the built-in token auth: every connect's
 	// metadata.access_token must be an HS256 JWT signed with it whose
 	// channel_id claim matches and whose exp has not passed (or the secret
