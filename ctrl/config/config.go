@@ -40,6 +40,8 @@ type Config struct {
 	ShutdownTimeout         time.Duration // shutdown_timeout
 
 	AuthWebhookURL         string        // auth_webhook_url; empty: none
+	SessionWebhookURL      string        // session_webhook_url; empty: none
+	EventWebhookURL        string        // event_webhook_url; empty: none
 	WebhookResponseTimeout time.Duration // webhook_response_timeout
 
 	SignalingAuthSecret         string // signaling_auth_secret; empty: no token auth

@@ -93,6 +93,8 @@ func TestLoadFileEveryKey(t *testing.T) {
 		"signaling_notify = false\n" +
 		"shutdown_timeout = 1h\n" +
 		"auth_webhook_url = http://127.0.0.1:8080/auth\n" +
+		"session_webhook_url = http://127.0.0.1:8080/session\n" +
+		"event_webhook_url = https://hooks.example/event\n" +
 		"webhook_response_timeout = 30 s\n" +
 		"signaling_auth_secret = s3cret\n" +
 		"signaling_auth_allow_raw_secret = true\n" +

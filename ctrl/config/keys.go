@@ -250,6 +250,38 @@ var keys = []key{
 		get: func(c *Config) string { return c.AuthWebhookURL },
 	},
 	{
+		name: "session_webhook_url",
+		def:  "",
+		doc:  "Session webhook: `session.created` when a channel gets its first connection, `session.destroyed` when its last leaves. Sent in the background by a bounded worker pool; failures and drops are counted, never slow signaling. Empty sends nothing.",
+		set: func(c *Config, v string) string {
+			if v != "" {
+				u, err := url.Parse(v)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return quoteShort(v) + " is not an http(s) URL"
+				}
+			}
+			c.SessionWebhookURL = v
+			return ""
+		},
+		get: func(c *Config) string { return c.SessionWebhookURL },
+	},
+	{
+		name: "event_webhook_url",
+		def:  "",
+		doc:  "Event webhook: `connection.created` and `connection.destroyed` of every connection, sent like the session webhook. Empty sends nothing.",
+		set: func(c *Config, v string) string {
+			if v != "" {
+				u, err := url.Parse(v)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return quoteShort(v) + " is not an http(s) URL"
+				}
+			}
+			c.EventWebhookURL = v
+			return ""
+		},
+		get: func(c *Config) string { return c.EventWebhookURL },
+	},
+	{
 		name: "webhook_response_timeout",
 		def:  "5 s",
 		doc:  "How long a webhook server has to answer; an auth webhook that does not answer in time refuses the connect.",

@@ -625,6 +625,7 @@ func (c *Connection) maybeCreatedLocked() {
 	c.created, c.createdAt = true, now
 	c.reg.metrics.created.Inc()
 	c.reg.log.Info("room: connection created", "channel_id", c.channelID, "connection_id", c.id)
+	c.eventWebhookLocked("connection.created", nil)
 	if c.reg.cfg.Notify {
 		msg := c.notifyLocked(EventConnectionCreated, now)
 		data := []notifyMember{}
@@ -787,6 +788,11 @@ func (c *Connection) leaveLocked() {
 	}
 	c.reg.metrics.left.Inc()
 	c.reg.log.Info("room: left", "channel_id", c.channelID, "connection_id", c.id)
+	if c.created {
+		now := c.reg.cfg.Now()
+		c.eventWebhookLocked("connection.destroyed", map[string]any{
+			"destroyed_time": now.Unix(), "destroyed_timestamp": now.UTC().Format("2006-01-02T15:04:05.000Z")})
+	}
 	c.reg.detach(c)
 }
 
@@ -804,4 +810,25 @@ func (c *Connection) Push(data any) error {
 	c.sendBytesLocked(LabelPush, b)
 	c.reg.metrics.pushes.Inc()
 	return nil
+}
+
+// eventWebhookLocked hands an event webhook about c to Config.Webhook.
+func (c *Connection) eventWebhookLocked(kind string, extra map[string]any) {
+	if c.reg.cfg.Webhook == nil {
+		return
+	}
+	data := map[string]any{
+		"audio": c.audio.enabled, "video": c.video.enabled,
+		"created_time": c.createdAt.Unix(), "created_timestamp": c.createdAt.UTC().Format("2006-01-02T15:04:05.000Z"),
+		"turn_transport_type": "udp",
+	}
+	for k, v := range extra {
+		data[k] = v
+	}
+	c.reg.cfg.Webhook(kind, map[string]any{
+		"role": string(c.role), "channel_id": c.channelID, "session_id": c.ch.sessionID,
+		"client_id": c.clientID, "bundle_id": c.bundleID, "connection_id": c.id,
+		"multistream": true, "simulcast": c.simulcastSenderLocked(), "spotlight": c.ch.spot != nil,
+		"data": data,
+	})
 }

@@ -159,6 +159,12 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Notify enables notify messages (sora.conf signaling_notify).
 	Notify bool
+	// Webhook, when set, receives the session webhook's session.created and
+	// session.destroyed and the event webhook's connection.created and
+	// connection.destroyed, with the fields the room knows (the caller adds
+	// id, timestamp, version, label and node_name). It must not block: it
+	// is called with room locks held.
+	Webhook func(kind string, fields map[string]any)
 	// Version is sent as offer.version; empty omits it.
 	Version string
 	// ICEServers returns offer.config.iceServers for a connection; nil (or a
@@ -303,6 +309,11 @@ func (r *Registry) attach(c *Connection) *channel {
 		r.metrics.sessionsCreated.Inc()
 		r.metrics.channels.Inc()
 		r.log.Info("room: session created", "channel_id", ch.id, "session_id", ch.sessionID)
+		if r.cfg.Webhook != nil {
+			r.cfg.Webhook("session.created", map[string]any{"channel_id": ch.id, "session_id": ch.sessionID,
+				"multistream": true, "spotlight": ch.spot != nil,
+				"created_time": ch.createdAt.Unix(), "created_timestamp": ch.createdAt.UTC().Format("2006-01-02T15:04:05.000Z")})
+		}
 	}
 	ch.refs++
 	r.conns[c.id] = c
@@ -328,6 +339,13 @@ func (r *Registry) detach(c *Connection) {
 		r.metrics.sessionsEnded.Inc()
 		r.metrics.channels.Dec()
 		r.log.Info("room: session ended", "channel_id", ch.id, "session_id", ch.sessionID)
+		if r.cfg.Webhook != nil {
+			now := r.cfg.Now()
+			r.cfg.Webhook("session.destroyed", map[string]any{"channel_id": ch.id, "session_id": ch.sessionID,
+				"multistream": true, "spotlight": ch.spot != nil,
+				"created_time": ch.createdAt.Unix(), "created_timestamp": ch.createdAt.UTC().Format("2006-01-02T15:04:05.000Z"),
+				"destroyed_time": now.Unix(), "destroyed_timestamp": now.UTC().Format("2006-01-02T15:04:05.000Z")})
+		}
 	}
 }
 

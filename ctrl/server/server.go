@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,8 +45,10 @@ type Server struct {
 
 	plane *dataplane.Plane
 	turn  *turnsrv.Server // nil when turn = false
-	sig   *signaling.Server
-	admin *obs.Admin
+
+	sessionHooks, eventHooks *webhook.Notifier
+	sig                      *signaling.Server
+	admin                    *obs.Admin
 
 	sigLn, apiLn     net.Listener
 	sigHTTP, apiHTTP *http.Server
@@ -148,12 +151,32 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		}
 	}
 
+	nodeName := "hayate@" + publicIPs[0].String()
+	s.sessionHooks = webhook.NewNotifier(webhook.NotifierConfig{URL: cfg.SessionWebhookURL, Timeout: cfg.WebhookResponseTimeout, Logger: log.With("component", "webhook")})
+	s.eventHooks = webhook.NewNotifier(webhook.NotifierConfig{URL: cfg.EventWebhookURL, Timeout: cfg.WebhookResponseTimeout, Logger: log.With("component", "webhook")})
+	undo = append(undo, s.sessionHooks.Close, s.eventHooks.Close)
+	hook := func(kind string, fields map[string]any) {
+		n, typ := s.eventHooks, "event"
+		if strings.HasPrefix(kind, "session.") {
+			n, typ = s.sessionHooks, "session"
+		}
+		fields["type"] = kind
+		fields["id"] = room.NewID()
+		fields["timestamp"] = time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+		fields["version"], fields["label"], fields["node_name"] = Version, "Hayate", nodeName
+		if typ == "event" {
+			fields["log_written"] = false
+		}
+		n.Send(fields)
+	}
+
 	s.sig, err = signaling.New(signaling.Config{
+		Webhook:    hook,
 		ICEServers: iceServers,
 		AuthSecret: cfg.SignalingAuthSecret,
 		AuthWebhook: webhook.New(webhook.Config{
 			AuthURL: cfg.AuthWebhookURL, Timeout: cfg.WebhookResponseTimeout,
-			Label: "Hayate", NodeName: "hayate@" + publicIPs[0].String(), Version: Version,
+			Label: "Hayate", NodeName: nodeName, Version: Version,
 		}),
 		AuthAllowRawSecret: cfg.SignalingAuthAllowRawSecret,
 		ICETransportPolicy: cfg.ICETransportPolicy,
@@ -306,6 +329,8 @@ func (s *Server) shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("server: signaling shutdown: %w", err))
 	}
 	// 3. No client is left: the media plane goes.
+	s.sessionHooks.Close()
+	s.eventHooks.Close()
 	if s.turn != nil {
 		if err := s.turn.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("turn: %w", err))

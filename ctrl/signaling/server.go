@@ -46,6 +46,9 @@ const (
 // Config configures a Server. The zero value of each optional field is
 // documented.
 type Config struct {
+	// Webhook receives the session and event webhooks' bodies (room.Config.Webhook).
+	Webhook func(kind string, fields map[string]any)
+
 	// AuthWebhook, when enabled, is asked about every connect before it is
 	// admitted; its payouts override what the client asked for.
 	AuthWebhook *webhook.Client
@@ -161,6 +164,7 @@ func New(cfg Config) (*Server, error) {
 		DataChannelMaxMessageSize:   cfg.DataChannelMaxMessageSize,
 		DataChannelMaxBufferedBytes: cfg.DataChannelMaxBufferedBytes,
 		ICEServers:                  cfg.ICEServers,
+		Webhook:                     cfg.Webhook,
 		ICETransportPolicy:          cfg.ICETransportPolicy,
 	})
 	if err != nil {

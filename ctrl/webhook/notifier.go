@@ -29,7 +29,9 @@ type Notifier struct {
 	http *http.Client
 	q    chan []byte
 	wg   sync.WaitGroup
-	once sync.Once
+
+	mu     sync.RWMutex // guards closed against Send racing Close
+	closed bool
 
 	Successful, Failed, Ignored atomic.Uint64
 }
@@ -66,6 +68,12 @@ func (n *Notifier) Send(body any) {
 	raw, err := json.Marshal(body)
 	if err != nil {
 		n.Failed.Add(1)
+		return
+	}
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.closed {
+		n.Ignored.Add(1)
 		return
 	}
 	select {
@@ -105,8 +113,14 @@ type statusError struct{ code int }
 
 func (e *statusError) Error() string { return "status " + http.StatusText(e.code) }
 
-// Close stops accepting and waits for the queued requests to be sent.
+// Close stops accepting (later Sends are counted as ignored) and waits for
+// the queued requests to be sent. Safe to call more than once.
 func (n *Notifier) Close() {
-	n.once.Do(func() { close(n.q) })
+	n.mu.Lock()
+	if !n.closed {
+		n.closed = true
+		close(n.q)
+	}
+	n.mu.Unlock()
 	n.wg.Wait()
 }

@@ -76,9 +76,11 @@ func TestAuthAllowedDeniedAndFailures(t *testing.T) {
 
 func TestNotifierNeverBlocks(t *testing.T) {
 	release := make(chan struct{})
+	arrived := make(chan struct{}, 16)
 	var mu sync.Mutex
 	var bodies []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
 		<-release
 		b, _ := io.ReadAll(r.Body)
 		mu.Lock()
@@ -88,7 +90,9 @@ func TestNotifierNeverBlocks(t *testing.T) {
 	defer srv.Close()
 	n := NewNotifier(NotifierConfig{URL: srv.URL, Workers: 1, Queue: 2, Timeout: 5 * time.Second})
 	start := time.Now()
-	for i := 0; i < 10; i++ {
+	n.Send(map[string]int{"i": 0})
+	<-arrived // the one worker is now stuck on the slow server
+	for i := 1; i < 10; i++ {
 		n.Send(map[string]int{"i": i})
 	}
 	if time.Since(start) > time.Second {
@@ -99,6 +103,11 @@ func TestNotifierNeverBlocks(t *testing.T) {
 	// One in flight, two queued; the other seven dropped and counted.
 	if n.Successful.Load() != 3 || n.Ignored.Load() != 7 {
 		t.Fatalf("successful %d ignored %d", n.Successful.Load(), n.Ignored.Load())
+	}
+	n.Send("late") // after Close: counted, no panic
+	n.Close()
+	if n.Ignored.Load() != 8 {
+		t.Fatalf("a send after Close was not counted as ignored")
 	}
 }
 
