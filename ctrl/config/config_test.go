@@ -130,6 +130,8 @@ func TestLoadFileEveryKey(t *testing.T) {
 		SignalingNotify:             false,
 		ShutdownTimeout:             time.Hour,
 		AuthWebhookURL:              "http://127.0.0.1:8080/auth",
+		SessionWebhookURL:           "http://127.0.0.1:8080/session",
+		EventWebhookURL:             "https://hooks.example/event",
 		WebhookResponseTimeout:      30 * time.Second,
 		SignalingAuthSecret:         "s3cret",
 		SignalingAuthAllowRawSecret: true,
