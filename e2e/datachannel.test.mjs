@@ -66,9 +66,12 @@ scenario('a: DataChannel signaling with ignoreDisconnectWebSocket: switched, med
     const createdB = await waitEvent(a, "B's connection.created", (e) => e.type === 'notify' &&
       e.event_type === 'connection.created' && e.connection_id === idB);
     assert.equal(createdB.transportType, 'datachannel', "B's connection.created did not come on A's notify channel");
-    const aSignaling = await a.page.evaluate(() => window.hayate.signaling.map((s) => `${s.transportType}:${s.type}`));
-    assert.ok(aSignaling.includes('datachannel:onmessage-re-offer') && aSignaling.includes('datachannel:send-re-answer'),
-      `A's re-offer/re-answer were not on the signaling channel: ${aSignaling.join(' > ')}`);
+    // The SDK answers the re-offer a moment after it arrives: wait for both.
+    const reneg = await poll(async () => {
+      const trace = await a.page.evaluate(() => window.hayate.signaling.map((s) => `${s.transportType}:${s.type}`));
+      return { ok: trace.includes('datachannel:onmessage-re-offer') && trace.includes('datachannel:send-re-answer'), trace };
+    }, { timeoutMs: 5_000 });
+    assert.ok(reneg.ok, `A's re-offer/re-answer were not on the signaling channel: ${reneg.trace.join(' > ')}`);
 
     // Media flows, and keeps flowing without the WebSocket.
     const first = await poll(async () => {
