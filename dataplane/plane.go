@@ -103,7 +103,8 @@ type LocalParams struct {
 // DTLSRole is the role this server takes in the DTLS handshake.
 type DTLSRole uint8
 
-// DTLS roles. An answer with a=setup:active (Chrome, pion) makes us the server.
+// DTLS roles. An answer with a=setup:active (Chrome) makes us the server;
+// a=setup:passive (pion answering an ICE-lite offer) makes us the client.
 const (
 	DTLSServer DTLSRole = iota
 	DTLSClient

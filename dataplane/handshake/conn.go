@@ -25,6 +25,7 @@ type Conn struct {
 	dropped atomic.Uint64
 
 	mu       sync.Mutex
+	held     [][]byte // records written before a remote address was known
 	deadline time.Time
 	wake     chan struct{} // closed and replaced when the read deadline changes
 }
@@ -35,8 +36,19 @@ func NewConn(local net.Addr, write func(b []byte, to *net.UDPAddr) error) *Conn 
 }
 
 // SetRemote sets the address DTLS records are sent to and reported from: the
-// transport's selected ICE pair. Safe from any goroutine.
-func (c *Conn) SetRemote(a *net.UDPAddr) { c.remote.Store(a) }
+// transport's selected ICE pair. Records written before there was one are
+// sent now (as DTLS client we may start before the peer's first check).
+// Safe from any goroutine.
+func (c *Conn) SetRemote(a *net.UDPAddr) {
+	c.mu.Lock()
+	c.remote.Store(a)
+	held := c.held
+	c.held = nil
+	c.mu.Unlock()
+	for _, p := range held {
+		_ = c.write(p, a)
+	}
+}
 
 // Deliver queues a copy of one datagram. It never blocks: it returns false
 // (and counts a drop) when the queue is full or the Conn is closed.
@@ -106,8 +118,18 @@ func (c *Conn) WriteTo(p []byte, _ net.Addr) (int, error) {
 	}
 	a := c.remote.Load()
 	if a == nil {
-		// No pair selected yet: the peer retransmits its flight later.
-		return len(p), nil
+		// No pair selected yet: hold the record until SetRemote (a DTLS
+		// server peer would not retransmit for us, and our own retransmit
+		// comes only a second later).
+		c.mu.Lock()
+		if a = c.remote.Load(); a == nil {
+			if len(c.held) < queueLen {
+				c.held = append(c.held, append([]byte(nil), p...))
+			}
+			c.mu.Unlock()
+			return len(p), nil
+		}
+		c.mu.Unlock()
 	}
 	if err := c.write(p, a); err != nil {
 		return 0, err

@@ -84,3 +84,27 @@ func TestFingerprintMismatch(t *testing.T) {
 		t.Fatalf("want fingerprint error, got %v", err)
 	}
 }
+
+// TestWriteBeforeRemoteIsHeld: a record written before the pair is known
+// (we are the DTLS client and the peer's first check has not arrived) is
+// sent when SetRemote comes, not dropped.
+func TestWriteBeforeRemoteIsHeld(t *testing.T) {
+	var got [][]byte
+	c := NewConn(nil, func(p []byte, to *net.UDPAddr) error {
+		got = append(got, append([]byte(nil), p...))
+		return nil
+	})
+	if _, err := c.WriteTo([]byte("hello"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 0 {
+		t.Fatal("sent without an address")
+	}
+	c.SetRemote(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9})
+	if len(got) != 1 || string(got[0]) != "hello" {
+		t.Fatalf("after SetRemote sent %q", got)
+	}
+	if _, err := c.WriteTo([]byte("again"), nil); err != nil || len(got) != 2 {
+		t.Fatalf("direct write: %v, %d sent", err, len(got))
+	}
+}
