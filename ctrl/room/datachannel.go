@@ -289,8 +289,10 @@ func (c *Connection) openDataChannels(tr Transport) {
 var reqStats = []byte(`{"type":"req-stats"}`)
 
 // switchFallback bounds the wait for the client's first answer on the stats
-// channel before signaling switches anyway (a variable for tests).
-var switchFallback = time.Second
+// channel before signaling switches anyway (a variable for tests). The SDKs
+// answer within a round trip; the bound only matters for clients that never
+// answer, and is generous so that a loaded machine does not fall back.
+var switchFallback = 3 * time.Second
 
 // switchSignaling moves signaling to the DataChannels: the peer is told,
 // then switched goes on the WebSocket (signaling.md §7). It runs once, on
