@@ -309,6 +309,36 @@ func TestGolden(t *testing.T) {
 }
 
 // exchange runs one request through ServeHTTP and renders the transcript.
+// runGoldenCases runs a set of golden cases whose names must not repeat
+// goldenCases', each in an env that setup builds.
+func runGoldenCases(t *testing.T, cases []goldenCase, setup func(*testing.T, ...func(*Config)) *env) {
+	seen := map[string]bool{}
+	for _, tc := range goldenCases {
+		seen[tc.name] = true
+	}
+	for _, tc := range cases {
+		if seen[tc.name] {
+			t.Fatalf("duplicate case %s", tc.name)
+		}
+		seen[tc.name] = true
+		t.Run(tc.name, func(t *testing.T) {
+			var cfgs []func(*Config)
+			if tc.cfg != nil {
+				cfgs = append(cfgs, tc.cfg)
+			}
+			e := setup(t, cfgs...)
+			if tc.before != nil {
+				tc.before(e)
+			}
+			got, body := exchange(t, e, tc)
+			if tc.check != nil {
+				tc.check(t, e, body)
+			}
+			compareGolden(t, filepath.Join("testdata", "golden", tc.name+".txt"), got)
+		})
+	}
+}
+
 func exchange(t *testing.T, e *env, tc goldenCase) (string, []byte) {
 	t.Helper()
 	method, path := tc.method, tc.path

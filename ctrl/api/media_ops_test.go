@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -223,32 +222,11 @@ var mediaGoldenCases = []goldenCase{
 
 // TestMediaOpsGolden is TestGolden for the media operations.
 func TestMediaOpsGolden(t *testing.T) {
-	seen := map[string]bool{}
-	for _, tc := range goldenCases {
-		seen[tc.name] = true
-	}
-	for _, tc := range mediaGoldenCases {
-		if seen[tc.name] {
-			t.Fatalf("duplicate case %s", tc.name)
-		}
-		seen[tc.name] = true
-		t.Run(tc.name, func(t *testing.T) {
-			var cfgs []func(*Config)
-			if tc.cfg != nil {
-				cfgs = append(cfgs, tc.cfg)
-			}
-			e := newMediaEnv(t, cfgs...)
-			e.world()
-			if tc.before != nil {
-				tc.before(e)
-			}
-			got, body := exchange(t, e, tc)
-			if tc.check != nil {
-				tc.check(t, e, body)
-			}
-			compareGolden(t, filepath.Join("testdata", "golden", tc.name+".txt"), got)
-		})
-	}
+	runGoldenCases(t, mediaGoldenCases, func(t *testing.T, cfgs ...func(*Config)) *env {
+		e := newMediaEnv(t, cfgs...)
+		e.world()
+		return e
+	})
 }
 
 // TestForwardingSDP: an Opus + H264 forwarding to IPv4 and an audio-only

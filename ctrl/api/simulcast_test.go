@@ -3,7 +3,6 @@ package api
 import (
 	"log/slog"
 	"math/rand/v2"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -258,32 +257,11 @@ var layerGoldenCases = []goldenCase{
 
 // TestLayerGolden is TestGolden for the simulcast and spotlight operations.
 func TestLayerGolden(t *testing.T) {
-	seen := map[string]bool{}
-	for _, tc := range goldenCases {
-		seen[tc.name] = true
-	}
-	for _, tc := range layerGoldenCases {
-		if seen[tc.name] {
-			t.Fatalf("duplicate case %s", tc.name)
-		}
-		seen[tc.name] = true
-		t.Run(tc.name, func(t *testing.T) {
-			var cfgs []func(*Config)
-			if tc.cfg != nil {
-				cfgs = append(cfgs, tc.cfg)
-			}
-			e := newLayerEnv(t, cfgs...)
-			e.layerWorld()
-			if tc.before != nil {
-				tc.before(e)
-			}
-			got, body := exchange(t, e, tc)
-			if tc.check != nil {
-				tc.check(t, e, body)
-			}
-			compareGolden(t, filepath.Join("testdata", "golden", tc.name+".txt"), got)
-		})
-	}
+	runGoldenCases(t, layerGoldenCases, func(t *testing.T, cfgs ...func(*Config)) *env {
+		e := newLayerEnv(t, cfgs...)
+		e.layerWorld()
+		return e
+	})
 }
 
 // FuzzLayerRequests runs arbitrary bodies through the simulcast and
