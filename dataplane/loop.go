@@ -438,6 +438,14 @@ func (l *loopState) removeTransport(t *transport) {
 	t.ls.connected = false
 }
 
+// authenticated records an SRTP/SRTCP packet that decrypted: it proves the
+// client is alive (ICE consent) and counts it.
+func (l *loopState) authenticated(t *transport, n int, now int64) {
+	t.ls.lastSeen = now
+	t.packetsIn.Add(1)
+	t.bytesIn.Add(uint64(n))
+}
+
 func (l *loopState) closeAll() {
 	for t := range l.transports {
 		l.removeTransport(t)
@@ -456,9 +464,7 @@ func (l *loopState) handleRTP(t *transport, b []byte, from netip.AddrPort, now i
 		l.p.counters.DropDecrypt.Add(1)
 		return
 	}
-	ls.lastSeen = now
-	t.packetsIn.Add(1)
-	t.bytesIn.Add(uint64(len(b)))
+	l.authenticated(t, len(b), now)
 	ssrc := media.SSRC(pkt)
 	up := ls.ups[ssrc]
 	if up == nil {
@@ -799,9 +805,7 @@ func (l *loopState) handleRTCP(t *transport, b []byte, _ netip.AddrPort, now int
 		l.p.counters.DropDecrypt.Add(1)
 		return
 	}
-	ls.lastSeen = now
-	t.packetsIn.Add(1)
-	t.bytesIn.Add(uint64(len(b)))
+	l.authenticated(t, len(b), now)
 	it := feedback.NewIter(pkt)
 	for it.Next() {
 		switch it.Type() {
