@@ -20,12 +20,20 @@ type Config struct {
 	// every interface that is up (see HostIPs); ResolvePublicIPs applies it.
 	PublicIPList []netip.Addr
 
-	MediaGSO bool // media_gso
+	MediaGSO             bool // media_gso
+	MediaLoops           int  // media_loops; 0: one per CPU (auto)
+	MediaReadBufferSize  int  // media_read_buffer_size, in bytes
+	MediaWriteBufferSize int  // media_write_buffer_size, in bytes
+	ICETCP               bool // ice_tcp
 
 	TURN               bool      // turn
 	TURNPort           int       // turn_port; 0 picks a free port (Go only)
 	TURNRelayPorts     PortRange // turn_relay_port_range; zero: any port
 	ICETransportPolicy string    // ice_transport_policy: all or relay
+	TURNTLSPort        int       // turn_tls_port
+
+	TLSCertFile string // tls_cert_file; empty: no TLS
+	TLSKeyFile  string // tls_key_file
 
 	AdminAddress netip.Addr // admin_address
 	AdminPort    int        // admin_port; 0 picks a free port (Go only)
@@ -55,7 +63,20 @@ type Config struct {
 	APILoopbackAddressOnly bool   // api_loopback_address_only
 	CrashLogDir            string // crash_log_dir; empty: os.TempDir()
 
+	MaxConnections                 int // max_connections; 0: no limit
+	MaxConnectionsPerChannel       int // max_connections_per_channel; 0: no limit
+	MaxConnectsPerSecondPerAddress int // max_connects_per_second_per_address; 0: no limit
+
 	RTPForwardingAllowList []netip.Prefix // rtp_forwarding_allow_list; loopback is always allowed
+	AudioStreamingURL      string         // audio_streaming_url; empty: none
+
+	Cluster              bool     // cluster
+	NodeName             string   // node_name: name@host or name@host:port
+	ClusterPort          int      // cluster_port; 0 picks a free port (Go only)
+	DataDir              string   // data_dir
+	ContactNodeNameList  []string // contact_node_name_list
+	ExternalSignalingURL string   // external_signaling_url; empty: derived
+	ExternalAPIURL       string   // external_api_url; empty: derived
 
 	SDKDir string // sdk_dir
 }
@@ -93,6 +114,8 @@ func (c Config) Validate() error {
 		{"media_port", c.MediaPort},
 		{"turn_port", c.turnPortIfOn()},
 		{"admin_port", c.AdminPort},
+		{"turn_tls_port", c.turnTLSPortIfOn()},
+		{"cluster_port", c.clusterPortIfOn()},
 	}
 	for i, p := range ports {
 		if p.port < 0 || p.port > 65535 {
@@ -145,6 +168,12 @@ func (c Config) Validate() error {
 	if c.SignalingMaxMessageSize < minMessageSize || c.SignalingMaxMessageSize > maxMessageSize {
 		bad("signaling_max_message_size", "%d is not a size in bytes (%d-%d)",
 			c.SignalingMaxMessageSize, minMessageSize, maxMessageSize)
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		bad("tls_key_file", "tls_cert_file and tls_key_file go together (one is empty)")
+	}
+	if c.Cluster && c.NodeName == "" {
+		bad("node_name", "is empty but cluster is on")
 	}
 	if c.SDKDir == "" {
 		bad("sdk_dir", "is empty")
@@ -218,4 +247,18 @@ func (c Config) turnPortIfOn() int {
 		return 0
 	}
 	return c.TURNPort
+}
+
+func (c Config) turnTLSPortIfOn() int {
+	if c.TURN && c.TLSCertFile != "" {
+		return c.TURNTLSPort
+	}
+	return 0
+}
+
+func (c Config) clusterPortIfOn() int {
+	if c.Cluster {
+		return c.ClusterPort
+	}
+	return 0
 }

@@ -22,7 +22,14 @@ var wantDefault = Config{
 	MediaPort:                   50000,
 	PublicIPList:                nil, // auto
 	MediaGSO:                    true,
+	MediaReadBufferSize:         4194304,
+	MediaWriteBufferSize:        4194304,
+	ICETCP:                      true,
 	TURNPort:                    3478,
+	TURNTLSPort:                 5349,
+	NodeName:                    "hayate@127.0.0.1",
+	ClusterPort:                 5100,
+	DataDir:                     "data",
 	ICETransportPolicy:          "all",
 	AdminAddress:                ip("127.0.0.1"),
 	AdminPort:                   6060,
@@ -78,6 +85,24 @@ func TestLoadFileEveryKey(t *testing.T) {
 		"api_port = 3001\t# tab before the comment\n" +
 		"media_port = 50001\n" +
 		"media_gso = false\n" +
+		"media_loops = 3\n" +
+		"media_read_buffer_size = 1048576\n" +
+		"media_write_buffer_size = 2097152\n" +
+		"ice_tcp = false\n" +
+		"turn_tls_port = 5350\n" +
+		"tls_cert_file = /etc/hayate/cert.pem\n" +
+		"tls_key_file = /etc/hayate/key.pem\n" +
+		"max_connections = 1000\n" +
+		"max_connections_per_channel = 50\n" +
+		"max_connects_per_second_per_address = 20\n" +
+		"audio_streaming_url = http://127.0.0.1:9000/stream\n" +
+		"cluster = true\n" +
+		"node_name = node1@127.0.0.2\n" +
+		"cluster_port = 5101\n" +
+		"data_dir = /var/lib/hayate\n" +
+		"contact_node_name_list = node2@127.0.0.3, node3@127.0.0.4:5102\n" +
+		"external_signaling_url = wss://node1.example/signaling\n" +
+		"external_api_url = https://node1.example:3000/\n" +
 		"turn = true\n" +
 		"turn_port = 3479\n" +
 		"turn_relay_port_range = 55000-55999\n" +
@@ -111,38 +136,55 @@ func TestLoadFileEveryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		ListenAddress:               ip("127.0.0.1"),
-		SignalingPort:               5001,
-		APIPort:                     3001,
-		MediaPort:                   50001,
-		PublicIPList:                []netip.Addr{ip("192.0.2.1"), ip("192.0.2.2"), ip("2001:db8::1")},
-		TURN:                        true,
-		TURNPort:                    3479,
-		TURNRelayPorts:              PortRange{55000, 55999},
-		ICETransportPolicy:          "relay",
-		AdminAddress:                ip("::1"),
-		AdminPort:                   6061,
-		LogLevel:                    "debug",
-		LogFormat:                   "json",
-		PingInterval:                500 * time.Millisecond,
-		PongTimeout:                 2 * time.Minute,
-		SignalingMaxMessageSize:     1024,
-		SignalingNotify:             false,
-		ShutdownTimeout:             time.Hour,
-		AuthWebhookURL:              "http://127.0.0.1:8080/auth",
-		SessionWebhookURL:           "http://127.0.0.1:8080/session",
-		EventWebhookURL:             "https://hooks.example/event",
-		WebhookResponseTimeout:      30 * time.Second,
-		SignalingAuthSecret:         "s3cret",
-		SignalingAuthAllowRawSecret: true,
-		DataChannelMaxMessageSize:   65536,
-		DataChannelMaxBufferedBytes: 131072,
-		APICORSOrigin:               "http://127.0.0.1:3333",
-		APIMaxBodySize:              2048,
-		APILoopbackAddressOnly:      true,
-		CrashLogDir:                 "/var/log/hayate",
-		RTPForwardingAllowList:      []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("198.51.100.7/32")},
-		SDKDir:                      "/opt/sdk#1/dist",
+		ListenAddress:                  ip("127.0.0.1"),
+		SignalingPort:                  5001,
+		APIPort:                        3001,
+		MediaPort:                      50001,
+		PublicIPList:                   []netip.Addr{ip("192.0.2.1"), ip("192.0.2.2"), ip("2001:db8::1")},
+		MediaLoops:                     3,
+		MediaReadBufferSize:            1048576,
+		MediaWriteBufferSize:           2097152,
+		TURNTLSPort:                    5350,
+		TLSCertFile:                    "/etc/hayate/cert.pem",
+		TLSKeyFile:                     "/etc/hayate/key.pem",
+		MaxConnections:                 1000,
+		MaxConnectionsPerChannel:       50,
+		MaxConnectsPerSecondPerAddress: 20,
+		AudioStreamingURL:              "http://127.0.0.1:9000/stream",
+		Cluster:                        true,
+		NodeName:                       "node1@127.0.0.2",
+		ClusterPort:                    5101,
+		DataDir:                        "/var/lib/hayate",
+		ContactNodeNameList:            []string{"node2@127.0.0.3", "node3@127.0.0.4:5102"},
+		ExternalSignalingURL:           "wss://node1.example/signaling",
+		ExternalAPIURL:                 "https://node1.example:3000/",
+		TURN:                           true,
+		TURNPort:                       3479,
+		TURNRelayPorts:                 PortRange{55000, 55999},
+		ICETransportPolicy:             "relay",
+		AdminAddress:                   ip("::1"),
+		AdminPort:                      6061,
+		LogLevel:                       "debug",
+		LogFormat:                      "json",
+		PingInterval:                   500 * time.Millisecond,
+		PongTimeout:                    2 * time.Minute,
+		SignalingMaxMessageSize:        1024,
+		SignalingNotify:                false,
+		ShutdownTimeout:                time.Hour,
+		AuthWebhookURL:                 "http://127.0.0.1:8080/auth",
+		SessionWebhookURL:              "http://127.0.0.1:8080/session",
+		EventWebhookURL:                "https://hooks.example/event",
+		WebhookResponseTimeout:         30 * time.Second,
+		SignalingAuthSecret:            "s3cret",
+		SignalingAuthAllowRawSecret:    true,
+		DataChannelMaxMessageSize:      65536,
+		DataChannelMaxBufferedBytes:    131072,
+		APICORSOrigin:                  "http://127.0.0.1:3333",
+		APIMaxBodySize:                 2048,
+		APILoopbackAddressOnly:         true,
+		CrashLogDir:                    "/var/log/hayate",
+		RTPForwardingAllowList:         []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("198.51.100.7/32")},
+		SDKDir:                         "/opt/sdk#1/dist",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got  %+v\nwant %+v", got, want)

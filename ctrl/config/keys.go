@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -77,7 +78,7 @@ var keys = []key{
 	{
 		name: "media_port",
 		def:  "50000",
-		doc:  "UDP port that carries every WebRTC connection's media (ICE, DTLS, SRTP); TCP for ICE-TCP later.",
+		doc:  "UDP port that carries every WebRTC connection's media (ICE, DTLS, SRTP); with `ice_tcp`, the TCP port of the same number too.",
 		set:  func(c *Config, v string) string { return setPort(&c.MediaPort, v) },
 		get:  func(c *Config) string { return strconv.Itoa(c.MediaPort) },
 	},
@@ -87,6 +88,45 @@ var keys = []key{
 		doc:  "Send runs of same-size packets to one client as one UDP GSO super-packet (UDP_SEGMENT); falls back to plain datagrams by itself where the kernel or device cannot. `false` always sends plain datagrams.",
 		set:  func(c *Config, v string) string { return setBool(&c.MediaGSO, v) },
 		get:  func(c *Config) string { return strconv.FormatBool(c.MediaGSO) },
+	},
+	{
+		name: "media_loops",
+		def:  "auto",
+		doc:  "Number of media loops, each with its own `SO_REUSEPORT` socket on `media_port` and its own share of the connections. `auto` is one per CPU the process may use.",
+		set: func(c *Config, v string) string {
+			if v == "auto" {
+				c.MediaLoops = 0
+				return ""
+			}
+			return setInt(&c.MediaLoops, v, 1, 256)
+		},
+		get: func(c *Config) string {
+			if c.MediaLoops == 0 {
+				return "auto"
+			}
+			return strconv.Itoa(c.MediaLoops)
+		},
+	},
+	{
+		name: "media_read_buffer_size",
+		def:  "4194304",
+		doc:  "Receive buffer of each media socket, in bytes (`SO_RCVBUF`; the kernel caps it at `net.core.rmem_max` unless the process may raise it).",
+		set:  func(c *Config, v string) string { return setInt(&c.MediaReadBufferSize, v, 65536, 1<<30) },
+		get:  func(c *Config) string { return strconv.Itoa(c.MediaReadBufferSize) },
+	},
+	{
+		name: "media_write_buffer_size",
+		def:  "4194304",
+		doc:  "Send buffer of each media socket, in bytes (`SO_SNDBUF`, capped by `net.core.wmem_max` likewise).",
+		set:  func(c *Config, v string) string { return setInt(&c.MediaWriteBufferSize, v, 65536, 1<<30) },
+		get:  func(c *Config) string { return strconv.Itoa(c.MediaWriteBufferSize) },
+	},
+	{
+		name: "ice_tcp",
+		def:  "true",
+		doc:  "Also accept ICE over TCP (RFC 6544 passive candidates, RFC 4571 framing) on `media_port`, for clients whose UDP is blocked.",
+		set:  func(c *Config, v string) string { return setBool(&c.ICETCP, v) },
+		get:  func(c *Config) string { return strconv.FormatBool(c.ICETCP) },
 	},
 	{
 		name: "public_ip_list",
@@ -161,6 +201,27 @@ var keys = []key{
 		doc:  "`offer.config.iceTransportPolicy`: `all` lets browsers use any candidate, `relay` only the TURN server's.",
 		set:  func(c *Config, v string) string { return setEnum(&c.ICETransportPolicy, v, []string{"all", "relay"}) },
 		get:  func(c *Config) string { return c.ICETransportPolicy },
+	},
+	{
+		name: "turn_tls_port",
+		def:  "5349",
+		doc:  "TCP port of TURN over TLS; used only when `turn` is on and `tls_cert_file` is set.",
+		set:  func(c *Config, v string) string { return setPort(&c.TURNTLSPort, v) },
+		get:  func(c *Config) string { return strconv.Itoa(c.TURNTLSPort) },
+	},
+	{
+		name: "tls_cert_file",
+		def:  "",
+		doc:  "PEM certificate chain. When set (with `tls_key_file`), signaling is served as `wss://`, the API as `https://`, and TURN also listens over TLS on `turn_tls_port`. Empty: plain TCP, for a TLS-terminating load balancer in front.",
+		set:  func(c *Config, v string) string { c.TLSCertFile = v; return "" },
+		get:  func(c *Config) string { return c.TLSCertFile },
+	},
+	{
+		name: "tls_key_file",
+		def:  "",
+		doc:  "PEM private key of `tls_cert_file`. Empty: no TLS (both or neither).",
+		set:  func(c *Config, v string) string { c.TLSKeyFile = v; return "" },
+		get:  func(c *Config) string { return c.TLSKeyFile },
 	},
 	{
 		name: "admin_address",
@@ -370,6 +431,27 @@ var keys = []key{
 		get:  func(c *Config) string { return strconv.FormatBool(c.APILoopbackAddressOnly) },
 	},
 	{
+		name: "max_connections",
+		def:  "0",
+		doc:  "Most connections the server holds at once; a connect beyond it is closed with 4429 `TOO-MANY-CONNECTIONS` and counted. 0: no limit.",
+		set:  func(c *Config, v string) string { return setInt(&c.MaxConnections, v, 0, 1<<24) },
+		get:  func(c *Config) string { return strconv.Itoa(c.MaxConnections) },
+	},
+	{
+		name: "max_connections_per_channel",
+		def:  "0",
+		doc:  "Most connections one channel holds at once; refused and counted like `max_connections`. 0: no limit.",
+		set:  func(c *Config, v string) string { return setInt(&c.MaxConnectionsPerChannel, v, 0, 1<<24) },
+		get:  func(c *Config) string { return strconv.Itoa(c.MaxConnectionsPerChannel) },
+	},
+	{
+		name: "max_connects_per_second_per_address",
+		def:  "0",
+		doc:  "Most signaling connects per second from one client IP address (a token bucket with a burst of the same size); beyond it the WebSocket is refused with HTTP 429 and counted. 0: no limit.",
+		set:  func(c *Config, v string) string { return setInt(&c.MaxConnectsPerSecondPerAddress, v, 0, 1<<20) },
+		get:  func(c *Config) string { return strconv.Itoa(c.MaxConnectsPerSecondPerAddress) },
+	},
+	{
 		name: "rtp_forwarding_allow_list",
 		def:  "",
 		doc:  "Comma-separated CIDR prefixes (e.g. `10.0.0.0/8, 192.0.2.7/32`) that `StartForwardingRtp` may send plain RTP to, besides loopback. Empty allows loopback only.",
@@ -397,11 +479,92 @@ var keys = []key{
 		},
 	},
 	{
+		name: "audio_streaming_url",
+		def:  "",
+		doc:  "Server that `StartAudioStreaming` sends each publisher's Opus packets to: one HTTP/2 cleartext (`http://`, h2c) POST per connection. Empty: the operation is refused.",
+		set:  func(c *Config, v string) string { return setURL(&c.AudioStreamingURL, v, "http") },
+		get:  func(c *Config) string { return c.AudioStreamingURL },
+	},
+	{
 		name: "crash_log_dir",
 		def:  "",
 		doc:  "Directory where the `GenerateCrashLog` API writes its reports. Empty means the system's temporary directory.",
 		set:  func(c *Config, v string) string { c.CrashLogDir = v; return "" },
 		get:  func(c *Config) string { return c.CrashLogDir },
+	},
+	{
+		name: "cluster",
+		def:  "false",
+		doc:  "Join this node to a cluster whose state (members, channel owners) is replicated with raft; see the README's cluster section.",
+		set:  func(c *Config, v string) string { return setBool(&c.Cluster, v) },
+		get:  func(c *Config) string { return strconv.FormatBool(c.Cluster) },
+	},
+	{
+		name: "node_name",
+		def:  "hayate@127.0.0.1",
+		doc:  "This node's name in the cluster, `name@host` or `name@host:port`: other nodes reach its cluster listener at `host:cluster_port` (or the port given).",
+		set: func(c *Config, v string) string {
+			if reason := checkNodeName(v); reason != "" {
+				return reason
+			}
+			c.NodeName = v
+			return ""
+		},
+		get: func(c *Config) string { return c.NodeName },
+	},
+	{
+		name: "cluster_port",
+		def:  "5100",
+		doc:  "TCP port of the cluster listener (raft messages and forwarded API calls), the same on every node.",
+		set:  func(c *Config, v string) string { return setPort(&c.ClusterPort, v) },
+		get:  func(c *Config) string { return strconv.Itoa(c.ClusterPort) },
+	},
+	{
+		name: "data_dir",
+		def:  "data",
+		doc:  "Directory of the node's durable cluster state (raft log and snapshots in bbolt). Keep it across restarts: a node restarted with it rejoins as itself.",
+		set: func(c *Config, v string) string {
+			if v == "" {
+				return "is empty"
+			}
+			c.DataDir = v
+			return ""
+		},
+		get: func(c *Config) string { return c.DataDir },
+	},
+	{
+		name: "contact_node_name_list",
+		def:  "",
+		doc:  "Comma-separated node names of an existing cluster to join at start (as `JoinCluster` would). Empty: join only through the API.",
+		set: func(c *Config, v string) string {
+			c.ContactNodeNameList = nil
+			if strings.TrimSpace(v) == "" {
+				return ""
+			}
+			for _, f := range strings.Split(v, ",") {
+				f = strings.TrimSpace(f)
+				if reason := checkNodeName(f); reason != "" {
+					return reason
+				}
+				c.ContactNodeNameList = append(c.ContactNodeNameList, f)
+			}
+			return ""
+		},
+		get: func(c *Config) string { return strings.Join(c.ContactNodeNameList, ", ") },
+	},
+	{
+		name: "external_signaling_url",
+		def:  "",
+		doc:  "This node's signaling URL as clients reach it (`ws://` or `wss://`, e.g. `wss://node1.example/signaling`), sent in `redirect` and listed by `ListClusterNodes`. Empty: built from the node's host and `signaling_port`.",
+		set:  func(c *Config, v string) string { return setURL(&c.ExternalSignalingURL, v, "ws", "wss") },
+		get:  func(c *Config) string { return c.ExternalSignalingURL },
+	},
+	{
+		name: "external_api_url",
+		def:  "",
+		doc:  "This node's API URL as other nodes and operators reach it (`http://` or `https://`). Empty: built from the node's host and `api_port`.",
+		set:  func(c *Config, v string) string { return setURL(&c.ExternalAPIURL, v, "http", "https") },
+		get:  func(c *Config) string { return c.ExternalAPIURL },
 	},
 	{
 		name: "sdk_dir",
@@ -434,6 +597,51 @@ func setPort(dst *int, v string) string {
 		return quoteShort(v) + " is not a port (1-65535)"
 	}
 	*dst = n
+	return ""
+}
+
+// setInt parses a decimal integer in [lo, hi].
+func setInt(dst *int, v string, lo, hi int) string {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return quoteShort(v) + " is not an integer in " + strconv.Itoa(lo) + "-" + strconv.Itoa(hi)
+	}
+	*dst = n
+	return ""
+}
+
+// setURL accepts "" or a URL with one of the schemes and a host.
+func setURL(dst *string, v string, schemes ...string) string {
+	if v != "" {
+		u, err := url.Parse(v)
+		if err != nil || !oneOf(u.Scheme, schemes) || u.Host == "" {
+			return quoteShort(v) + " is not a " + strings.Join(schemes, " or ") + " URL"
+		}
+	}
+	*dst = v
+	return ""
+}
+
+// checkNodeName accepts name@host and name@host:port (host: an IP address
+// or a DNS name; the name: letters, digits, '-', '_' and '.').
+func checkNodeName(v string) string {
+	name, host, ok := strings.Cut(v, "@")
+	if !ok || name == "" || host == "" {
+		return quoteShort(v) + " is not a node name (name@host or name@host:port)"
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return quoteShort(v) + " is not a node name: " + strconv.QuoteRune(r) + " in the name part"
+		}
+	}
+	if h, p, err := net.SplitHostPort(host); err == nil {
+		if h == "" {
+			return quoteShort(v) + " is not a node name: no host"
+		}
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return quoteShort(v) + " is not a node name: " + quoteShort(p) + " is not a port"
+		}
+	}
 	return ""
 }
 
