@@ -70,6 +70,13 @@ type Config struct {
 	RTPForwardingAllowList []netip.Prefix
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Intercept, when set, sees every operation before this node runs it:
+	// the cluster (ctrl/cluster) serves its own operations there, forwards
+	// an operation addressed to a channel another node owns, and widens
+	// ListChannels with local: false. handled=false lets the node run the
+	// operation itself. Call with it; CallLocal without it (what a node
+	// runs for an operation another node forwarded to it).
+	Intercept func(target string, body []byte) (status int, response []byte, handled bool)
 }
 
 // License is GetLicense's answer. Hayate needs no license: these are the
@@ -205,6 +212,18 @@ func (a *API) writeError(w http.ResponseWriter, target string, e *Error) {
 // status and the JSON response. It never panics (a panic in an operation is
 // a 500 INTERNAL-ERROR) and the response is always a JSON value.
 func (a *API) Call(target string, reqBody []byte) (status int, response []byte) {
+	if a.cfg.Intercept != nil {
+		if status, response, handled := a.cfg.Intercept(target, reqBody); handled {
+			a.count(target, status)
+			return status, response
+		}
+	}
+	return a.CallLocal(target, reqBody)
+}
+
+// CallLocal is Call without Config.Intercept: the operation as this node
+// alone runs it.
+func (a *API) CallLocal(target string, reqBody []byte) (status int, response []byte) {
 	v, e := a.call(target, reqBody)
 	if e != nil {
 		a.count(target, e.Status)
