@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +32,10 @@ const (
 	maxPLIRetries    = 10                     // PLIs sent for one subscriber waiting for a keyframe
 	commandRingSize  = 4096
 	recvBatch        = 64 // datagrams per recvmmsg
+	// frameHold bounds how long a flush waits for the rest of a video frame
+	// whose first packets arrived (GSO only): the packets of one frame to
+	// one subscriber then leave as one UDP_SEGMENT send.
+	frameHold = 400 * time.Microsecond
 )
 
 // Errors with which the plane ends a transport (passed to OnClosed).
@@ -278,14 +281,19 @@ func (p *plane) writeBatch(ms []netio.Message) {
 
 // run is the media loop: one goroutine, locked to its thread, that owns
 // loopState. Each turn: one recvmmsg batch, then pending commands, then the
-// periodic duties when due, then one sendmmsg flush of everything queued.
+// periodic duties when due, then one sendmmsg flush of everything queued
+// (held up to frameHold while a video frame is incomplete, with GSO).
+//
+// The goroutine is not locked to its thread: parking in the netpoller then
+// hands nothing between threads (locked, every wakeup cost two futex calls
+// and two context switches). The batch syscalls are raw (netio): they never
+// block, so the runtime need not hand the P to another thread meanwhile.
 func (p *plane) run() {
 	defer p.loopWG.Done()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	l := p.loop
 	rx := netio.NewMessages(recvBatch)
 	nextTick := p.now() + int64(tickInterval)
+	var holdUntil int64 // a frame's flush is held until then (0: not held)
 	_ = p.conn.SetReadDeadline(p.epoch.Add(time.Duration(nextTick)))
 	for {
 		n, err := p.nio.ReadBatch(rx)
@@ -325,7 +333,21 @@ func (p *plane) run() {
 			l.tick(now)
 			nextTick = now + int64(tickInterval)
 		}
+		if l.frameOpen && l.groupByDestination && l.en > 0 && l.en <= len(l.egress)*3/4 {
+			if holdUntil == 0 {
+				holdUntil = now + int64(frameHold)
+				_ = p.conn.SetReadDeadline(p.epoch.Add(time.Duration(min(holdUntil, nextTick))))
+			}
+			if now < holdUntil {
+				continue // read the rest of the frame first
+			}
+		}
+		l.frameOpen = false
 		l.flush()
+		if holdUntil != 0 {
+			holdUntil = 0
+			ticked = true // re-arm the deadline for the tick
+		}
 		if err != nil || ticked {
 			// The deadline fired (tick or wake): arm it for the next tick. A
 			// command pushed after the drain above must not wait for it.

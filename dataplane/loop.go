@@ -24,7 +24,7 @@ const (
 	historySlots   = 1024
 	maxPacketBytes = 1500
 	// egressBatch bounds the datagrams queued before a sendmmsg flush.
-	egressBatch = 256
+	egressBatch = 1024
 	// srtpOverhead is what SRTP (GCM tag) and UDP/IP add to a packet on the wire.
 	srtpOverhead = 16 + 28
 	// Bandwidth estimate of a subscriber's transport: where it starts and its bounds.
@@ -88,6 +88,10 @@ type loopState struct {
 	egress []netio.Message
 	// groupByDestination sorts each flush by address (worth it with GSO).
 	groupByDestination bool
+	// frameOpen: the last video packet forwarded did not end its frame
+	// (no marker); with groupByDestination the loop holds the flush for
+	// up to frameHold waiting for the rest (engine.go).
+	frameOpen bool
 	en                 int // egress messages filled
 	stun               icelite.Responder
 	byUfrag            map[string]*transport
@@ -518,6 +522,11 @@ func (l *loopState) handleRTP(t *transport, b []byte, from netip.AddrPort, now i
 		if payload, ok := media.Payload(pkt); ok {
 			keyframe = media.IsKeyframe(src.codec, payload)
 		}
+	}
+	if src.kind == KindVideo && len(src.downs) > 0 {
+		// Until the frame's last packet (marker) the loop may hold its
+		// flush, so that each subscriber's share leaves as one GSO send.
+		l.frameOpen = pkt[1]&0x80 == 0
 	}
 	for _, d := range src.downs {
 		l.forward(d, up, pkt, keyframe, now)

@@ -113,8 +113,12 @@ func (c *Conn) ReadBatch(ms []Message) (int, error) {
 	return c.rn, nil
 }
 
+// doRead and doWrite use raw syscalls: the socket is non-blocking, so they
+// return at once (EAGAIN when nothing is ready), and entering the runtime's
+// syscall state would only let sysmon hand the loop's P to another thread
+// during a long sendmmsg, a thread wakeup per flush.
 func (c *Conn) doRead(fd uintptr) bool {
-	n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&c.rhdrs[0])), uintptr(len(c.rmsgs)), unix.MSG_DONTWAIT, 0, 0)
+	n, _, errno := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&c.rhdrs[0])), uintptr(len(c.rmsgs)), unix.MSG_DONTWAIT, 0, 0)
 	if errno == unix.EAGAIN || errno == unix.EINTR {
 		return false
 	}
@@ -216,7 +220,7 @@ func (c *Conn) messagesIn(k int) int {
 
 func (c *Conn) doWrite(fd uintptr) bool {
 	for c.sdone < c.sn {
-		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&c.shdrs[c.sdone])), uintptr(c.sn-c.sdone), 0, 0, 0)
+		n, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&c.shdrs[c.sdone])), uintptr(c.sn-c.sdone), 0, 0, 0)
 		if errno == unix.EAGAIN {
 			return false
 		}
