@@ -92,6 +92,13 @@ type Counters struct {
 	SendErrors atomic.Uint64
 	// UnknownSSRC: RTP on a connected transport with an SSRC no track claims.
 	UnknownSSRC atomic.Uint64
+	// KernelRxDrops: datagrams the kernel dropped because the media socket's
+	// receive buffer was full (media_read_buffer_size too small, or the loop
+	// too slow); refreshed every tick.
+	KernelRxDrops atomic.Uint64
+	// RecvSyscalls, SendSyscalls: recvmmsg and sendmmsg calls; GSOSends:
+	// super-packets among the sent messages (PacketsOut counts segments).
+	RecvSyscalls, SendSyscalls, GSOSends atomic.Uint64
 }
 
 // Counters returns the plane's counters (read with Load).
@@ -113,8 +120,19 @@ func newPlane(cfg Config) (*plane, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dataplane: media socket: %w", err)
 	}
-	_ = conn.SetReadBuffer(4 << 20)
-	_ = conn.SetWriteBuffer(4 << 20)
+	rbuf, wbuf := cfg.ReadBufferSize, cfg.WriteBufferSize
+	if rbuf == 0 {
+		rbuf = DefaultSocketBufferSize
+	}
+	if wbuf == 0 {
+		wbuf = DefaultSocketBufferSize
+	}
+	if err := conn.SetReadBuffer(rbuf); err != nil {
+		log.Warn("media socket receive buffer", "bytes", rbuf, "err", err)
+	}
+	if err := conn.SetWriteBuffer(wbuf); err != nil {
+		log.Warn("media socket send buffer", "bytes", wbuf, "err", err)
+	}
 	cert, err := handshake.NewCertificate()
 	if err != nil {
 		conn.Close()
@@ -277,6 +295,8 @@ func (p *plane) writeBatch(ms []netio.Message) {
 	}
 	p.counters.PacketsOut.Add(uint64(n))
 	p.counters.BytesOut.Add(bytes)
+	p.counters.SendSyscalls.Store(p.nio.Stats.SendCalls)
+	p.counters.GSOSends.Store(p.nio.Stats.GSOSends)
 }
 
 // run is the media loop: one goroutine, locked to its thread, that owns
@@ -332,6 +352,10 @@ func (p *plane) run() {
 		if ticked {
 			l.tick(now)
 			nextTick = now + int64(tickInterval)
+			p.counters.RecvSyscalls.Store(p.nio.Stats.RecvCalls)
+			if d, err := p.nio.KernelDrops(); err == nil {
+				p.counters.KernelRxDrops.Store(d)
+			}
 		}
 		if l.frameOpen && l.groupByDestination && l.en > 0 && l.en <= len(l.egress)*3/4 {
 			if holdUntil == 0 {

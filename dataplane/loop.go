@@ -91,15 +91,15 @@ type loopState struct {
 	// frameOpen: the last video packet forwarded did not end its frame
 	// (no marker); with groupByDestination the loop holds the flush for
 	// up to frameHold waiting for the rest (engine.go).
-	frameOpen bool
-	en                 int // egress messages filled
-	stun               icelite.Responder
-	byUfrag            map[string]*transport
-	byAddr             map[netip.AddrPort]*transport
-	transports         map[*transport]struct{}
-	tracks             map[string]*source    // every published track by TrackID
-	forwards           map[uint64]*downTrack // RTP forwarding sinks
-	nextForward        uint64
+	frameOpen   bool
+	en          int // egress messages filled
+	stun        icelite.Responder
+	byUfrag     map[string]*transport
+	byAddr      map[netip.AddrPort]*transport
+	transports  map[*transport]struct{}
+	tracks      map[string]*source    // every published track by TrackID
+	forwards    map[uint64]*downTrack // RTP forwarding sinks
+	nextForward uint64
 
 	// Scratch, reused for every packet.
 	hdr     rtp.Header

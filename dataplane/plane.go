@@ -46,7 +46,15 @@ type Config struct {
 	// GSO sends runs of same-size packets to one address as one UDP GSO
 	// super-packet when the kernel supports it; false sends plain datagrams.
 	GSO bool
+	// ReadBufferSize and WriteBufferSize are the media socket's SO_RCVBUF
+	// and SO_SNDBUF in bytes (the kernel caps them at net.core.rmem_max and
+	// wmem_max); 0 means DefaultSocketBufferSize.
+	ReadBufferSize, WriteBufferSize int
 }
+
+// DefaultSocketBufferSize is the media socket's default receive and send
+// buffer size.
+const DefaultSocketBufferSize = 4 << 20
 
 // Candidate is one ICE candidate of the server, written into every offer.
 type Candidate struct {

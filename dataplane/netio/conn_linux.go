@@ -21,6 +21,7 @@ const maxGSOSegments = 64
 type Conn struct {
 	uc  *net.UDPConn
 	rc  syscall.RawConn
+	fd  int // uc's descriptor, valid while uc is open
 	gso bool
 
 	// recvmmsg state, reused on every call.
@@ -60,6 +61,9 @@ func New(uc *net.UDPConn, batch int, gso bool) (*Conn, error) {
 	}
 	c.readFn = c.doRead
 	c.writeFn = c.doWrite
+	if err := rc.Control(func(fd uintptr) { c.fd = int(fd) }); err != nil {
+		return nil, fmt.Errorf("netio: %w", err)
+	}
 	return c, nil
 }
 
@@ -234,6 +238,20 @@ func (c *Conn) doWrite(fd uintptr) bool {
 		c.sdone += int(n)
 	}
 	return true
+}
+
+// KernelDrops returns the socket's receive drop count: datagrams the kernel
+// discarded because the receive buffer was full (sk_drops, the counter
+// SO_RXQ_OVFL reports per message), read with getsockopt SO_MEMINFO.
+func (c *Conn) KernelDrops() (uint64, error) {
+	var info [unix.SK_MEMINFO_VARS]uint32
+	l := uint32(unsafe.Sizeof(info))
+	_, _, errno := unix.RawSyscall6(unix.SYS_GETSOCKOPT, uintptr(c.fd), unix.SOL_SOCKET, unix.SO_MEMINFO,
+		uintptr(unsafe.Pointer(&info[0])), uintptr(unsafe.Pointer(&l)), 0)
+	if errno != 0 {
+		return 0, fmt.Errorf("netio: getsockopt SO_MEMINFO: %w", errno)
+	}
+	return uint64(info[unix.SK_MEMINFO_DROPS]), nil
 }
 
 func putSockaddr(sa *unix.RawSockaddrInet4, a netip.AddrPort) {
