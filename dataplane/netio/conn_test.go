@@ -120,3 +120,43 @@ func TestZeroAlloc(t *testing.T) {
 		t.Fatalf("%.1f allocations per batch round trip, want 0", allocs)
 	}
 }
+
+// TestKernelDrops overflows a small receive buffer that nobody reads and
+// expects the kernel's drop count to say so: what an operator sees as
+// hayate_media_dropped_total{reason="kernel_receive_buffer"}.
+func TestKernelDrops(t *testing.T) {
+	rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	if err := rx.SetReadBuffer(4096); err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(rx, 8, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := c.KernelDrops()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := net.DialUDP("udp4", nil, rx.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	payload := make([]byte, 1200)
+	for i := 0; i < 200; i++ {
+		if _, err := tx.Write(payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, err := c.KernelDrops()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after-before < 100 {
+		t.Fatalf("kernel drops went from %d to %d after 200 datagrams into a 4 KiB buffer; want ≥ 100 more", before, after)
+	}
+}
