@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha1" //nolint:gosec // RFC 8489 long-term credentials use HMAC-SHA1 by design
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -40,8 +41,19 @@ type Config struct {
 	// Lifetime of issued credentials; 0 means 24 hours.
 	Lifetime time.Duration
 	// Alive reports whether a connection id is still connected; nil admits any.
-	Alive  func(connectionID string) bool
-	Logger *slog.Logger
+	Alive func(connectionID string) bool
+	// TLSCertFile and TLSKeyFile (PEM; tls_cert_file, tls_key_file), both
+	// set, add TURN over TLS on TLSPort and a turns: URL. Both empty: no
+	// TLS. The URL carries URLHost (or RelayIP), which the certificate must
+	// name for clients that check it.
+	TLSCertFile, TLSKeyFile string
+	// TLSPort is the TCP port of TURN over TLS (turn_tls_port); 0 picks a
+	// free port (tests). Unused without TLSCertFile.
+	TLSPort int
+	Logger  *slog.Logger
+
+	// firstFrameTimeout replaces the default in tests.
+	firstFrameTimeout time.Duration
 }
 
 // Credentials are one connection's TURN username and password.
@@ -51,18 +63,24 @@ type Credentials struct {
 
 // Stats are the server's counters.
 type Stats struct {
-	UDPAllocations, TCPAllocations uint64 // allocations ever created, by client transport
+	// Allocations ever created, by the client's transport to the server
+	// (TCP includes TLS; the relay itself is always UDP).
+	UDPAllocations, TCPAllocations uint64
 	AuthFailures                   uint64
+	// InvalidTCPFrames counts TCP and TLS connections closed because their
+	// stream held something other than STUN and ChannelData messages.
+	InvalidTCPFrames uint64
 }
 
 // Server is a running TURN server.
 type Server struct {
-	cfg    Config
-	secret []byte
-	srv    *turn.Server
-	port   int
+	cfg     Config
+	secret  []byte
+	srv     *turn.Server
+	port    int
+	tlsPort int // 0 without TLS
 
-	udpAllocs, tcpAllocs, authFailures atomic.Uint64
+	udpAllocs, tcpAllocs, authFailures, invalidTCP atomic.Uint64
 }
 
 // New starts the server.
@@ -82,6 +100,20 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.firstFrameTimeout == 0 {
+		cfg.firstFrameTimeout = firstFrameTimeout
+	}
+	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
+		return nil, fmt.Errorf("%w: TLSCertFile %q and TLSKeyFile %q: set both or neither", ErrConfig, cfg.TLSCertFile, cfg.TLSKeyFile)
+	}
+	var tlsConfig *tls.Config
+	if cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: TLS certificate: %w", ErrConfig, err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	if cfg.ListenAddress == "" {
 		cfg.ListenAddress = "0.0.0.0"
 	}
@@ -89,15 +121,19 @@ func New(cfg Config) (*Server, error) {
 	if _, err := rand.Read(s.secret); err != nil {
 		return nil, fmt.Errorf("turnsrv: secret: %w", err)
 	}
-	udp, err := net.ListenPacket("udp4", net.JoinHostPort(cfg.ListenAddress, strconv.Itoa(cfg.Port)))
+	udp, tcp, err := listenPair(cfg.ListenAddress, cfg.Port)
 	if err != nil {
-		return nil, fmt.Errorf("turnsrv: UDP listener: %w", err)
+		return nil, err
 	}
 	s.port = udp.LocalAddr().(*net.UDPAddr).Port
-	tcp, err := net.Listen("tcp4", net.JoinHostPort(cfg.ListenAddress, strconv.Itoa(s.port)))
-	if err != nil {
-		udp.Close()
-		return nil, fmt.Errorf("turnsrv: TCP listener: %w", err)
+	var tlsLn net.Listener
+	if tlsConfig != nil {
+		if tlsLn, err = net.Listen("tcp4", net.JoinHostPort(cfg.ListenAddress, strconv.Itoa(cfg.TLSPort))); err != nil {
+			udp.Close()
+			tcp.Close()
+			return nil, fmt.Errorf("turnsrv: TLS listener: %w", err)
+		}
+		s.tlsPort = tlsLn.Addr().(*net.TCPAddr).Port
 	}
 	relayIP := net.IP(cfg.RelayIP.AsSlice())
 	gen := func() turn.RelayAddressGenerator {
@@ -109,12 +145,17 @@ func New(cfg Config) (*Server, error) {
 	}
 	lf := logging.NewDefaultLoggerFactory()
 	lf.DefaultLogLevel = logging.LogLevelError
+	listeners := []turn.ListenerConfig{{Listener: &framedListener{Listener: tcp, invalid: &s.invalidTCP, timeout: cfg.firstFrameTimeout}, RelayAddressGenerator: gen()}}
+	if tlsLn != nil {
+		listeners = append(listeners, turn.ListenerConfig{
+			Listener: &framedListener{Listener: tlsLn, tls: tlsConfig, invalid: &s.invalidTCP, timeout: cfg.firstFrameTimeout}, RelayAddressGenerator: gen()})
+	}
 	s.srv, err = turn.NewServer(turn.ServerConfig{
 		Realm:             cfg.Realm,
 		AuthHandler:       s.auth,
 		LoggerFactory:     lf,
 		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: udp, RelayAddressGenerator: gen()}},
-		ListenerConfigs:   []turn.ListenerConfig{{Listener: tcp, RelayAddressGenerator: gen()}},
+		ListenerConfigs:   listeners,
 		EventHandler: turn.EventHandler{
 			OnAllocationCreated: func(src, _ net.Addr, _, _, _ string, _ net.Addr, _ int) {
 				// The client's transport to us (the relay itself is UDP).
@@ -129,13 +170,40 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		udp.Close()
 		tcp.Close()
+		if tlsLn != nil {
+			tlsLn.Close()
+		}
 		return nil, fmt.Errorf("turnsrv: %w", err)
 	}
 	return s, nil
 }
 
+// listenPair binds the UDP socket and the TCP listener on one port. With
+// port 0 the kernel picks the UDP port, which may be taken for TCP: then it
+// tries another, a few times.
+func listenPair(addr string, port int) (net.PacketConn, net.Listener, error) {
+	for attempt := 0; ; attempt++ {
+		udp, err := net.ListenPacket("udp4", net.JoinHostPort(addr, strconv.Itoa(port)))
+		if err != nil {
+			return nil, nil, fmt.Errorf("turnsrv: UDP listener: %w", err)
+		}
+		p := udp.LocalAddr().(*net.UDPAddr).Port
+		tcp, err := net.Listen("tcp4", net.JoinHostPort(addr, strconv.Itoa(p)))
+		if err == nil {
+			return udp, tcp, nil
+		}
+		udp.Close()
+		if port != 0 || attempt == 9 {
+			return nil, nil, fmt.Errorf("turnsrv: TCP listener: %w", err)
+		}
+	}
+}
+
 // Port is the UDP and TCP port the server listens on.
 func (s *Server) Port() int { return s.port }
+
+// TLSPort is the TCP port of TURN over TLS, 0 without TLS.
+func (s *Server) TLSPort() int { return s.tlsPort }
 
 // Credentials issues a connection's credentials, valid until the expiry and
 // only while the connection is alive.
@@ -150,14 +218,19 @@ func (s *Server) password(user string) string {
 	return base64.StdEncoding.EncodeToString(m.Sum(nil))
 }
 
-// URLs are the server's TURN URLs for offer.config.iceServers.
+// URLs are the server's TURN URLs for offer.config.iceServers: over UDP,
+// over TCP and, with TLS, "turns:host:tlsport?transport=tcp".
 func (s *Server) URLs() []string {
 	host := s.cfg.URLHost
 	if host == "" {
 		host = s.cfg.RelayIP.String()
 	}
 	hp := net.JoinHostPort(host, strconv.Itoa(s.port))
-	return []string{"turn:" + hp + "?transport=udp", "turn:" + hp + "?transport=tcp"}
+	urls := []string{"turn:" + hp + "?transport=udp", "turn:" + hp + "?transport=tcp"}
+	if s.tlsPort != 0 {
+		urls = append(urls, "turns:"+net.JoinHostPort(host, strconv.Itoa(s.tlsPort))+"?transport=tcp")
+	}
+	return urls
 }
 
 // auth is pion/turn's AuthHandler: the key for a username we issued, whose
@@ -182,7 +255,25 @@ func (s *Server) auth(ra *turn.RequestAttributes) (string, []byte, bool) {
 
 // Stats returns the counters.
 func (s *Server) Stats() Stats {
-	return Stats{UDPAllocations: s.udpAllocs.Load(), TCPAllocations: s.tcpAllocs.Load(), AuthFailures: s.authFailures.Load()}
+	return Stats{UDPAllocations: s.udpAllocs.Load(), TCPAllocations: s.tcpAllocs.Load(), AuthFailures: s.authFailures.Load(),
+		InvalidTCPFrames: s.invalidTCP.Load()}
+}
+
+// Counters returns the TURN counters of GetStatsReport (spec api.md §3) by
+// their Sora names: total_turn_udp_connections, total_turn_tcp_connections
+// (allocations by the client's transport, TLS counted as TCP) and
+// total_received_invalid_turn_tcp_packet. A nil Server (TURN off) gives
+// zeros. It may be called from any goroutine.
+func (s *Server) Counters() map[string]uint64 {
+	var st Stats
+	if s != nil {
+		st = s.Stats()
+	}
+	return map[string]uint64{
+		"total_turn_udp_connections":             st.UDPAllocations,
+		"total_turn_tcp_connections":             st.TCPAllocations,
+		"total_received_invalid_turn_tcp_packet": st.InvalidTCPFrames,
+	}
 }
 
 // Close stops the server and its relays.

@@ -126,11 +126,7 @@ func TestAllocateOverTCP(t *testing.T) {
 	if err := cl.Listen(); err != nil {
 		t.Fatal(err)
 	}
-	relay, err := cl.Allocate()
-	if err != nil {
-		t.Fatalf("allocation over TCP: %v", err)
-	}
-	relay.Close()
+	relayRoundTrip(t, cl)
 	if got := s.Stats().TCPAllocations; got != 1 {
 		t.Fatalf("TCP allocations %d, want 1", got)
 	}

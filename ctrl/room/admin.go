@@ -31,8 +31,10 @@ type adminState struct {
 	mu   sync.Mutex
 	mode Mode // "" means ModeNormal
 
-	// Connections refused by the mode.
-	refused uint64
+	// Connects refused before they joined, by reason (Refused*).
+	refused map[string]uint64
+	// connection.updated events.
+	updated uint64
 	// Of the connections that have left:
 	destroyed uint64        // had been created (connection.created)
 	abandoned uint64        // left before they were created
@@ -110,8 +112,8 @@ func transportStats(t Transport) dataplane.TransportStats {
 type ClientCount struct {
 	// Successful connections were created (transport up, answer applied).
 	Successful uint64
-	// Failed connections were refused by the mode or left before they were
-	// created.
+	// Failed connections were refused (mode, connection limits) or left
+	// before they were created.
 	Failed uint64
 }
 
@@ -125,10 +127,17 @@ type Stats struct {
 	ConnectionsDestroyed uint64
 	// ConnectionsOngoing counts created connections that have not left.
 	ConnectionsOngoing uint64
-	// ConnectionsFailed counts connects refused by the mode and connections
-	// that left before they were created (ICE/DTLS never came up, the
-	// client went away during the offer/answer).
+	// ConnectionsFailed counts connects refused (mode, connection limits)
+	// and connections that left before they were created (ICE/DTLS never
+	// came up, the client went away during the offer/answer).
 	ConnectionsFailed uint64
+	// ConnectionsUpdated counts connection.updated events (one per created
+	// connection per minute; GetStatsReport's total_connection_updated).
+	ConnectionsUpdated uint64
+	// Refused counts the connects refused before they joined, by reason:
+	// RefusedMode, RefusedMaxConnections, RefusedMaxConnectionsPerChannel
+	// (every key is present).
+	Refused map[string]uint64
 	// SessionsCreated and SessionsDestroyed count channels going from 0 to
 	// 1 connection and back.
 	SessionsCreated, SessionsDestroyed uint64
@@ -172,7 +181,11 @@ func (r *Registry) Stats() Stats {
 	a := &r.admin
 	a.mu.Lock()
 	st.ConnectionsDestroyed = a.destroyed
-	st.ConnectionsFailed = a.refused + a.abandoned
+	st.ConnectionsFailed = a.abandoned
+	for _, n := range a.refused {
+		st.ConnectionsFailed += n
+	}
+	st.ConnectionsUpdated = a.updated
 	st.Duration += a.duration
 	st.Setup += a.setup
 	addStats(&st.Transport, a.transport)
@@ -183,6 +196,7 @@ func (r *Registry) Stats() Stats {
 		clients[t] = cc
 	}
 	a.mu.Unlock()
+	st.Refused = r.Refused()
 	st.ConnectionsCreated = st.ConnectionsOngoing + st.ConnectionsDestroyed
 	st.SessionsCreated = counterValue(r.metrics.sessionsCreated)
 	st.SessionsDestroyed = counterValue(r.metrics.sessionsEnded)
@@ -317,4 +331,12 @@ func (c *Connection) RequestKeyFrame() (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// ConnectionsUpdated returns how many connection.updated events there were
+// (Stats.ConnectionsUpdated, without reading every channel).
+func (r *Registry) ConnectionsUpdated() uint64 {
+	r.admin.mu.Lock()
+	defer r.admin.mu.Unlock()
+	return r.admin.updated
 }

@@ -60,6 +60,9 @@ type Connection struct {
 	role                              Role
 	audio, video                      media
 	metadata, notifyMetadata          json.RawMessage
+	authzMetadata, eventMetadata      json.RawMessage // auth webhook payouts; nil when absent
+	icePolicy                         string          // "" means Config.ICETransportPolicy
+	turn                              TURNOptions
 	soraClient, environment           string
 	joinedAt                          time.Time
 	sdpSessionID                      uint64
@@ -365,10 +368,14 @@ func (c *Connection) sendFirstOfferLocked() error {
 	}
 	if c.reg.cfg.ICEServers != nil {
 		if s := c.reg.cfg.ICEServers(c.id); s != nil {
-			msg.Config.ICEServers = s
+			msg.Config.ICEServers = c.turn.apply(s)
 			msg.Config.ICETransportPolicy = c.reg.cfg.ICETransportPolicy
 		}
 	}
+	if c.icePolicy != "" {
+		msg.Config.ICETransportPolicy = c.icePolicy
+	}
+	msg.Metadata = c.authzMetadata
 	if c.audio.enabled {
 		msg.AudioCodecType, msg.AudioBitRate = c.audio.codec.Name, c.audio.bitRate
 	}
@@ -631,7 +638,8 @@ func (c *Connection) maybeCreatedLocked() {
 		data := []notifyMember{}
 		for _, m := range c.ch.members {
 			if m != c && m.created && m.bundleID != c.bundleID {
-				data = append(data, notifyMember{ClientID: m.clientID, ConnectionID: m.id, AuthnMetadata: m.metadata, Metadata: m.notifyMetadata})
+				data = append(data, notifyMember{ClientID: m.clientID, ConnectionID: m.id,
+					AuthnMetadata: m.metadata, AuthzMetadata: m.authzMetadata, Metadata: m.notifyMetadata})
 			}
 		}
 		own := msg
@@ -667,7 +675,7 @@ func (c *Connection) notifyLocked(event string, now time.Time) notifyMessage {
 		SessionID: c.ch.sessionID, ClientID: c.clientID, BundleID: c.bundleID, ConnectionID: c.id,
 		Audio: c.audio.enabled, Video: c.video.enabled,
 		Timestamp: timestamp(now), TurnTransportType: "udp",
-		AuthnMetadata: c.metadata, Metadata: c.notifyMetadata,
+		AuthnMetadata: c.metadata, AuthzMetadata: c.authzMetadata, Metadata: c.notifyMetadata,
 	}
 	if c.created {
 		msg.Minutes = int(now.Sub(c.createdAt) / time.Minute)
@@ -689,13 +697,22 @@ func (c *Connection) notifyLocked(event string, now time.Time) notifyMessage {
 	return msg
 }
 
-// NotifyUpdated sends connection.updated about c (with the minutes since
-// it was created) to c and to the others. The signaling server calls it
-// every minute.
+// NotifyUpdated reports that c is still connected, with the minutes since
+// it was created: the event webhook connection.updated and, with
+// Config.Notify, the notify connection.updated to c and to the others. The
+// signaling server calls it every minute; it does nothing before c is
+// created or after it left.
 func (c *Connection) NotifyUpdated() {
 	c.ch.mu.Lock()
 	defer c.ch.mu.Unlock()
-	if c.left || !c.created || !c.reg.cfg.Notify {
+	if c.left || !c.created {
+		return
+	}
+	c.reg.admin.mu.Lock()
+	c.reg.admin.updated++
+	c.reg.admin.mu.Unlock()
+	c.eventWebhookLocked("connection.updated", nil)
+	if !c.reg.cfg.Notify {
 		return
 	}
 	msg := c.notifyLocked(EventConnectionUpdated, c.reg.cfg.Now())
@@ -812,23 +829,45 @@ func (c *Connection) Push(data any) error {
 	return nil
 }
 
-// eventWebhookLocked hands an event webhook about c to Config.Webhook.
+// eventWebhookLocked hands an event webhook about c to Config.Webhook
+// (spec webhooks.md §4): the connection's ids and flags, its event_metadata
+// payout, and in data its media, the channel's counters of created
+// connections and its times.
 func (c *Connection) eventWebhookLocked(kind string, extra map[string]any) {
 	if c.reg.cfg.Webhook == nil {
 		return
 	}
+	n := c.notifyLocked(kind, c.reg.cfg.Now()) // the minutes and the channel's counters
 	data := map[string]any{
-		"audio": c.audio.enabled, "video": c.video.enabled,
-		"created_time": c.createdAt.Unix(), "created_timestamp": c.createdAt.UTC().Format("2006-01-02T15:04:05.000Z"),
+		"minutes": n.Minutes, "audio": c.audio.enabled, "video": c.video.enabled,
+		"channel_connections": n.ChannelConnections, "channel_sendrecv_connections": n.ChannelSendrecvConnections,
+		"channel_sendonly_connections": n.ChannelSendonlyConnections, "channel_recvonly_connections": n.ChannelRecvonlyConnections,
+		"created_time": c.createdAt.Unix(), "created_timestamp": timestamp(c.createdAt),
 		"turn_transport_type": "udp",
+	}
+	if c.audio.enabled {
+		data["audio_codec_type"] = c.audio.codec.Name
+		if c.audio.bitRate > 0 {
+			data["audio_bit_rate"] = c.audio.bitRate
+		}
+	}
+	if c.video.enabled {
+		data["video_codec_type"] = c.video.codec.Name
+		if c.video.bitRate > 0 {
+			data["video_bit_rate"] = c.video.bitRate
+		}
 	}
 	for k, v := range extra {
 		data[k] = v
 	}
-	c.reg.cfg.Webhook(kind, map[string]any{
+	fields := map[string]any{
 		"role": string(c.role), "channel_id": c.channelID, "session_id": c.ch.sessionID,
 		"client_id": c.clientID, "bundle_id": c.bundleID, "connection_id": c.id,
 		"multistream": true, "simulcast": c.simulcastSenderLocked(), "spotlight": c.ch.spot != nil,
 		"data": data,
-	})
+	}
+	if c.eventMetadata != nil {
+		fields["event_metadata"] = c.eventMetadata
+	}
+	c.reg.cfg.Webhook(kind, fields)
 }

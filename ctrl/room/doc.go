@@ -55,6 +55,24 @@
 // connection gets spotlight.* notifies. Layer and pause requests reach the
 // plane through the optional LayerControl interface of a Transport.
 //
+// Admission (mode.go): Join first validates the connect, then decides, in
+// one step with taking the slot (under Registry.mu, so racing connects
+// cannot overshoot), whether the mode (the API's ChangeMode) and the
+// connection limits (Config.MaxConnections, MaxConnectionsPerChannel)
+// admit it. A refused connect never gets a transport or a session: its
+// Peer is closed with 4503 "MODE-BLOCKED: <mode>" or 4429
+// "TOO-MANY-CONNECTIONS: <limit> <n>", and it is counted by reason
+// (hayate_room_connects_refused_total, Stats.Refused) and as a failed
+// connection.
+//
+// Auth webhook payouts that reach the room ride on the JoinRequest:
+// AuthzMetadata becomes offer.metadata and notify authz_metadata (beside
+// authn_metadata, the client's own connect metadata), EventMetadata is
+// copied into the connection's event webhooks, and ICETransportPolicy and
+// TURN (ice.go) change that connection's offer.config. Event webhooks
+// (connection.created, .updated every minute, .destroyed) carry the
+// minutes and the channel's counters of created connections in data.
+//
 // The room never blocks on I/O: messages go to a Peer (the signaling
 // connection) through a non-blocking Send, media changes to a Transport
 // whose methods only queue commands. That keeps the logic testable with

@@ -32,12 +32,14 @@ type offerMessage struct {
 	IgnoreDisconnectWebSocket *bool              `json:"ignore_disconnect_websocket,omitempty"`
 	DataChannels              []offerDataChannel `json:"data_channels,omitempty"`
 	RPCMethods                []string           `json:"rpc_methods,omitempty"`
-	Audio                     bool               `json:"audio"`
-	AudioCodecType            string             `json:"audio_codec_type,omitempty"`
-	AudioBitRate              int                `json:"audio_bit_rate,omitempty"`
-	Video                     bool               `json:"video"`
-	VideoCodecType            string             `json:"video_codec_type,omitempty"`
-	VideoBitRate              int                `json:"video_bit_rate,omitempty"`
+	// Metadata is the auth webhook's metadata payout ("authz" metadata).
+	Metadata       json.RawMessage `json:"metadata,omitempty"`
+	Audio          bool            `json:"audio"`
+	AudioCodecType string          `json:"audio_codec_type,omitempty"`
+	AudioBitRate   int             `json:"audio_bit_rate,omitempty"`
+	Video          bool            `json:"video"`
+	VideoCodecType string          `json:"video_codec_type,omitempty"`
+	VideoBitRate   int             `json:"video_bit_rate,omitempty"`
 }
 
 // rtcConfig is passed by the SDKs to new RTCPeerConnection as is.
@@ -127,6 +129,7 @@ type notifyMessage struct {
 	Timestamp                  string          `json:"timestamp"`
 	TurnTransportType          string          `json:"turn_transport_type"`
 	AuthnMetadata              json.RawMessage `json:"authn_metadata,omitempty"`
+	AuthzMetadata              json.RawMessage `json:"authz_metadata,omitempty"`
 	Metadata                   json.RawMessage `json:"metadata,omitempty"`
 	Data                       *[]notifyMember `json:"data,omitempty"`
 }
@@ -136,6 +139,7 @@ type notifyMember struct {
 	ClientID      string          `json:"client_id"`
 	ConnectionID  string          `json:"connection_id"`
 	AuthnMetadata json.RawMessage `json:"authn_metadata,omitempty"`
+	AuthzMetadata json.RawMessage `json:"authz_metadata,omitempty"`
 	Metadata      json.RawMessage `json:"metadata,omitempty"`
 }
 

@@ -22,6 +22,7 @@ type metrics struct {
 	dataplaneErrors   prometheus.Counter
 	channels          prometheus.Gauge
 	connections       prometheus.Gauge
+	refused           *prometheus.CounterVec // reason: mode | max_connections | max_connections_per_channel
 
 	// DataChannels. The drop counters are children of one vector, resolved
 	// once so that the fan-out does not look them up per message.
@@ -76,6 +77,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "hayate_room_channels", Help: "Channels with at least one connection."}),
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hayate_room_connections", Help: "Connections admitted and not yet left."}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hayate_room_connects_refused_total",
+			Help: "Connects refused before they joined, by reason: mode (the API's ChangeMode), max_connections, max_connections_per_channel."}, []string{"reason"}),
 		dcOpened: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hayate_room_datachannels_opened_total", Help: "DataChannels the server opened."}),
 		switched: prometheus.NewCounter(prometheus.CounterOpts{
@@ -97,9 +101,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.dcDropBufferFull = m.dcDrops.WithLabelValues("buffer_full")
 	m.dcDropSendError = m.dcDrops.WithLabelValues("send_error")
 	m.dcDropUnhandled = m.dcDrops.WithLabelValues("unhandled")
+	for _, reason := range []string{RefusedMode, RefusedMaxConnections, RefusedMaxConnectionsPerChannel} {
+		m.refused.WithLabelValues(reason) // exported as 0 from the start
+	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.sessionsCreated, m.sessionsEnded, m.joined, m.created, m.left,
-			m.transportFailures, m.offers, m.answers, m.notifies, m.pushes, m.dataplaneErrors, m.channels, m.connections,
+			m.transportFailures, m.offers, m.answers, m.notifies, m.pushes, m.dataplaneErrors, m.channels, m.connections, m.refused,
 			m.dcOpened, m.switched, m.msgIn, m.delivered, m.dcSignalingIn, m.dcDrops} {
 			if err := reg.Register(c); err != nil {
 				return nil, err

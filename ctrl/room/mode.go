@@ -65,33 +65,83 @@ func (r *Registry) SetMode(m Mode) error {
 	return nil
 }
 
-// admit applies the mode to a validated connect. A refused connect closes
-// peer with CloseModeBlocked, counts as a failed connection and returns an
-// error wrapping ErrBlocked.
-//
-// block_new_session looks at the channel without reserving it: a connect
-// racing with the channel's last connection leaving may still start a
-// session. That is the price of not holding the registry lock across Join;
-// the mode exists to drain a server, where it does not matter.
-func (r *Registry) admit(req *JoinRequest, peer Peer) error {
-	mode := r.Mode()
-	switch mode {
-	case ModeBlockNewConnection:
-	case ModeBlockNewSession:
-		r.mu.Lock()
-		_, exists := r.channels[req.ChannelID]
-		r.mu.Unlock()
-		if exists {
-			return nil
-		}
-	default:
-		return nil
+// ErrTooManyConnections is returned by Join for a connect beyond
+// Config.MaxConnections or Config.MaxConnectionsPerChannel. Join has
+// already closed the Peer with CloseTooManyConnections when it returns it.
+var ErrTooManyConnections = errors.New("room: connect refused: too many connections")
+
+// CloseTooManyConnections is the WebSocket close code of a connect refused
+// by a connection limit. The reason is "TOO-MANY-CONNECTIONS: <which
+// limit>", e.g. "TOO-MANY-CONNECTIONS: max_connections_per_channel 2".
+const CloseTooManyConnections = 4429
+
+// Reasons a connect is refused before it joins, as counted in
+// hayate_room_connects_refused_total{reason} and Stats.
+const (
+	RefusedMode                     = "mode"
+	RefusedMaxConnections           = "max_connections"
+	RefusedMaxConnectionsPerChannel = "max_connections_per_channel"
+)
+
+// refusal is admission's decision to turn a connect away.
+type refusal struct {
+	reason string // one of the Refused* constants
+	detail string // for the log and the error
+	code   int
+	close  string // WebSocket close reason
+	err    error  // ErrBlocked or ErrTooManyConnections
+}
+
+// admitLocked decides whether a connect to channel ch (nil: the channel has
+// no connection, the connect would start a session) is admitted: first the
+// mode, then the connection limits. It is called by attach with Registry.mu
+// held, so the check and the reservation of the slot are one step: two
+// connects racing for the last slot cannot both get it, and
+// block_new_session cannot miss a channel that is emptying.
+func (r *Registry) admitLocked(ch *channel) *refusal {
+	switch mode := r.Mode(); {
+	case mode == ModeBlockNewConnection, mode == ModeBlockNewSession && ch == nil:
+		return &refusal{reason: RefusedMode, detail: string(mode), code: CloseModeBlocked,
+			close: "MODE-BLOCKED: " + string(mode), err: ErrBlocked}
 	}
+	if limit := r.cfg.MaxConnections; limit > 0 && len(r.conns) >= limit {
+		d := fmt.Sprintf("max_connections %d", limit)
+		return &refusal{reason: RefusedMaxConnections, detail: d, code: CloseTooManyConnections,
+			close: "TOO-MANY-CONNECTIONS: " + d, err: ErrTooManyConnections}
+	}
+	if limit := r.cfg.MaxConnectionsPerChannel; limit > 0 && ch != nil && ch.refs >= limit {
+		d := fmt.Sprintf("max_connections_per_channel %d", limit)
+		return &refusal{reason: RefusedMaxConnectionsPerChannel, detail: d, code: CloseTooManyConnections,
+			close: "TOO-MANY-CONNECTIONS: " + d, err: ErrTooManyConnections}
+	}
+	return nil
+}
+
+// refuse counts a refused connect (as a failed connection of its client
+// type too), closes peer with the refusal's code and reason and returns the
+// error for Join. Called without locks.
+func (r *Registry) refuse(req *JoinRequest, peer Peer, f *refusal) error {
+	r.metrics.refused.WithLabelValues(f.reason).Inc()
 	r.admin.mu.Lock()
-	r.admin.refused++
+	if r.admin.refused == nil {
+		r.admin.refused = make(map[string]uint64)
+	}
+	r.admin.refused[f.reason]++
 	r.admin.clientCount(req.SoraClient).failed++
 	r.admin.mu.Unlock()
-	r.log.Info("room: connect refused by the mode", "mode", string(mode), "channel_id", req.ChannelID)
-	peer.Close(CloseModeBlocked, "MODE-BLOCKED: "+string(mode))
-	return fmt.Errorf("%w: %s (channel_id %q)", ErrBlocked, mode, req.ChannelID)
+	r.log.Info("room: connect refused", "reason", f.reason, "limit", f.detail, "channel_id", req.ChannelID)
+	peer.Close(f.code, f.close)
+	return fmt.Errorf("%w: %s (channel_id %q)", f.err, f.detail, req.ChannelID)
+}
+
+// Refused returns how many connects were refused before they joined, by
+// reason; every Refused* key is present.
+func (r *Registry) Refused() map[string]uint64 {
+	out := map[string]uint64{RefusedMode: 0, RefusedMaxConnections: 0, RefusedMaxConnectionsPerChannel: 0}
+	r.admin.mu.Lock()
+	defer r.admin.mu.Unlock()
+	for reason, n := range r.admin.refused {
+		out[reason] += n
+	}
+	return out
 }

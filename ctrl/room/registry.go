@@ -95,6 +95,14 @@ type JoinRequest struct {
 	Audio, Video       Media
 	// Metadata is connect's metadata, shown to others as authn_metadata.
 	Metadata json.RawMessage
+	// AuthzMetadata is the auth webhook's metadata payout: sent back to the
+	// client as offer.metadata and shown in notifies as authz_metadata.
+	// Empty (or JSON null) leaves both out.
+	AuthzMetadata json.RawMessage
+	// EventMetadata is the auth webhook's event_metadata payout, copied as
+	// event_metadata into this connection's event webhooks. Empty (or JSON
+	// null) leaves it out.
+	EventMetadata json.RawMessage
 	// NotifyMetadata is connect's signaling_notify_metadata, shown to others
 	// as metadata.
 	NotifyMetadata json.RawMessage
@@ -134,6 +142,14 @@ type JoinRequest struct {
 	Spotlight                              bool
 	SpotlightNumber                        int
 	SpotlightFocusRID, SpotlightUnfocusRID string
+
+	// ICETransportPolicy overrides Config.ICETransportPolicy for this
+	// connection ("all" or "relay"; the auth webhook's
+	// ice_transport_policy payout); "" keeps the configured one.
+	ICETransportPolicy string
+	// TURN narrows or renames this connection's TURN URLs (the auth
+	// webhook's turn_* payouts; ice.go).
+	TURN TURNOptions
 }
 
 // Peer is the signaling side of a connection: where the room's messages go.
@@ -189,6 +205,15 @@ type Config struct {
 	// the server (a receiver that does not keep up gets drops, counted). 0
 	// means the media plane's default, 1 MiB.
 	DataChannelMaxBufferedBytes int
+	// MaxConnections bounds the connections the registry holds at once
+	// (joined and not yet left, whether or not their transport is up). A
+	// connect beyond it is refused: Join closes its Peer with
+	// CloseTooManyConnections and returns ErrTooManyConnections. 0 means no
+	// limit.
+	MaxConnections int
+	// MaxConnectionsPerChannel bounds one channel's connections the same
+	// way. 0 means no limit.
+	MaxConnectionsPerChannel int
 	// SpotlightInterval is how often a spotlight channel chooses its focus
 	// again from the senders' audio levels (read from Transports when it is
 	// an AudioLevelSource). 0 means DefaultSpotlightInterval; negative
@@ -296,12 +321,16 @@ func (r *Registry) uint63() uint64 {
 	return r.rnd.Uint64() >> 1
 }
 
-// attach registers c and returns its channel, creating the channel (and so
-// a new session) when it had no connection.
-func (r *Registry) attach(c *Connection) *channel {
+// attach admits c (the mode and the connection limits, admitLocked) and
+// registers it, and returns its channel, creating the channel (and so a new
+// session) when it had no connection. A refused c is not registered.
+func (r *Registry) attach(c *Connection) (*channel, *refusal) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ch := r.channels[c.channelID]
+	if f := r.admitLocked(ch); f != nil {
+		return nil, f
+	}
 	if ch == nil {
 		ch = &channel{id: c.channelID, sessionID: r.cfg.NewID(), createdAt: r.cfg.Now()}
 		ch.spot = newSpotlight(c.spotlightReq)
@@ -318,7 +347,7 @@ func (r *Registry) attach(c *Connection) *channel {
 	ch.refs++
 	r.conns[c.id] = c
 	r.metrics.connections.Inc()
-	return ch
+	return ch, nil
 }
 
 // detach undoes attach; the session ends when the channel's last
@@ -436,9 +465,6 @@ func (r *Registry) Join(req JoinRequest, peer Peer) (*Connection, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := r.admit(&req, peer); err != nil { // the API's ChangeMode (mode.go)
-		return nil, err
-	}
 	id := r.cfg.NewID()
 	if req.ConnectionID != "" {
 		if _, ok := DecodeID(req.ConnectionID); !ok {
@@ -457,7 +483,11 @@ func (r *Registry) Join(req JoinRequest, peer Peer) (*Connection, error) {
 		audio:          audio,
 		video:          video,
 		metadata:       req.Metadata,
+		authzMetadata:  nonNull(req.AuthzMetadata),
+		eventMetadata:  nonNull(req.EventMetadata),
 		notifyMetadata: req.NotifyMetadata,
+		icePolicy:      req.ICETransportPolicy,
+		turn:           req.TURN,
 		soraClient:     req.SoraClient,
 		environment:    req.Environment,
 		joinedAt:       r.cfg.Now(),
@@ -480,7 +510,11 @@ func (r *Registry) Join(req JoinRequest, peer Peer) (*Connection, error) {
 	if c.bundleID == "" {
 		c.bundleID = id
 	}
-	c.ch = r.attach(c)
+	ch, refused := r.attach(c) // the mode and the connection limits (mode.go)
+	if refused != nil {
+		return nil, r.refuse(&req, peer, refused)
+	}
+	c.ch = ch
 	tr, err := r.cfg.Transports.NewTransport(id, connEvents{c})
 	if err != nil {
 		c.ch.mu.Lock()
@@ -545,6 +579,9 @@ func validateJoin(req *JoinRequest) (audio, video media, err error) {
 		return media{}, media{}, err
 	}
 	if err := validateLayers(req); err != nil {
+		return media{}, media{}, err
+	}
+	if err := validateICE(req); err != nil {
 		return media{}, media{}, err
 	}
 	if !req.Audio.Enabled && !req.Video.Enabled && !req.DataChannelSignaling && len(req.DataChannels) == 0 {

@@ -1,12 +1,14 @@
 package signaling
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"strings"
 	"time"
 
+	"github.com/hayate-sfu/hayate/ctrl/offer"
 	"github.com/hayate-sfu/hayate/ctrl/room"
 	"github.com/hayate-sfu/hayate/ctrl/webhook"
 )
@@ -24,8 +26,9 @@ var connectPayouts = map[string]bool{
 
 // authorize asks the auth webhook about a connect (b, already validated)
 // and returns the request with the payouts applied, and the connection's
-// lifetime (0: none). A refusal closes with 4490 AUTH-FAILED.
-func (s *Server) authorize(b []byte) (*room.JoinRequest, time.Duration, *closeError) {
+// lifetime (0: none). A refusal closes with 4490 AUTH-FAILED. ctx ends the
+// wait early (the WebSocket is closing).
+func (s *Server) authorize(ctx context.Context, b []byte) (*room.JoinRequest, time.Duration, *closeError) {
 	var connect map[string]json.RawMessage
 	if err := json.Unmarshal(b, &connect); err != nil {
 		return nil, 0, closeErr(CloseInvalidJSON, "INVALID-JSON", "the connect is not a JSON object")
@@ -37,8 +40,6 @@ func (s *Server) authorize(b []byte) (*room.JoinRequest, time.Duration, *closeEr
 		}
 	}
 	id := room.NewID()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	res, err := s.cfg.AuthWebhook.Auth(ctx, webhook.AuthRequest{ConnectionID: id, Fields: fields}, time.Now())
 	if err != nil {
 		s.metrics.authFailures.Inc()
@@ -48,13 +49,28 @@ func (s *Server) authorize(b []byte) (*room.JoinRequest, time.Duration, *closeEr
 		}
 		return nil, 0, closeErr(CloseAuthFailed, "AUTH-FAILED", reason)
 	}
-	p := res.Payouts
+	return applyPayouts(connect, res.Payouts, id)
+}
+
+// applyPayouts overrides a connect (decoded into its fields) with the auth
+// webhook's payouts (spec webhooks.md §2.2) and returns the join request of
+// connection id and its lifetime (0: none). A payout of the wrong type
+// closes with 4403 INVALID-FIELD naming it. connect is modified.
+//
+// Payouts: the connect fields of connectPayouts; audio_codec_type,
+// audio_bit_rate, audio_opus_params and video_codec_type, video_bit_rate,
+// video_*_params (merged into audio and video); simulcast_encodings;
+// rpc_methods; connection_lifetime (seconds); metadata (offer.metadata and
+// notify authz_metadata); event_metadata (the event webhooks);
+// ice_transport_policy; turn_fqdn, turn_tls_fqdn, turn_tcp_only,
+// turn_tls_only. Other keys are ignored.
+func applyPayouts(connect, p map[string]json.RawMessage, id string) (*room.JoinRequest, time.Duration, *closeError) {
 	for k, v := range p {
 		if connectPayouts[k] {
 			connect[k] = v
 		}
 	}
-	overlay := func(kind string, keys map[string]string) *closeError {
+	overlay := func(kind string, keys map[string]string) {
 		obj := map[string]json.RawMessage{}
 		if raw, ok := connect[kind]; ok && len(raw) > 0 && raw[0] == '{' {
 			_ = json.Unmarshal(raw, &obj)
@@ -66,40 +82,109 @@ func (s *Server) authorize(b []byte) (*room.JoinRequest, time.Duration, *closeEr
 				changed = true
 			}
 		}
-		if changed {
-			if raw, ok := connect[kind]; ok && string(raw) == "false" {
-				return nil // the payout or the client turned this kind off
-			}
-			enc, _ := json.Marshal(obj)
-			connect[kind] = enc
+		if !changed {
+			return
 		}
-		return nil
+		if raw, ok := connect[kind]; ok && string(raw) == "false" {
+			return // the payout or the client turned this kind off
+		}
+		enc, _ := json.Marshal(obj)
+		connect[kind] = enc
 	}
-	_ = overlay("audio", map[string]string{"audio_codec_type": "codec_type", "audio_bit_rate": "bit_rate", "audio_opus_params": "opus_params"})
-	_ = overlay("video", map[string]string{"video_codec_type": "codec_type", "video_bit_rate": "bit_rate",
+	overlay("audio", map[string]string{"audio_codec_type": "codec_type", "audio_bit_rate": "bit_rate", "audio_opus_params": "opus_params"})
+	overlay("video", map[string]string{"video_codec_type": "codec_type", "video_bit_rate": "bit_rate",
 		"video_vp9_params": "vp9_params", "video_av1_params": "av1_params", "video_h264_params": "h264_params"})
-	merged, _ := json.Marshal(connect)
+	merged, err := json.Marshal(connect)
+	if err != nil {
+		return nil, 0, closeErr(CloseInvalidField, "INVALID-FIELD", "auth webhook payout: "+err.Error())
+	}
 	m, e := decode(merged)
 	if e != nil {
 		e.reason = strings.Replace(e.reason, ": ", ": auth webhook payout: ", 1)
 		return nil, 0, e
 	}
+	if m.Type != typeConnect {
+		return nil, 0, closeErr(CloseInvalidField, "INVALID-FIELD", "auth webhook payout: type")
+	}
 	req := m.Connect
 	req.ConnectionID = id
+	bad := func(field, want string) (*room.JoinRequest, time.Duration, *closeError) {
+		return nil, 0, invalidField(field, "auth webhook payout is not "+want)
+	}
 	if v, ok := p["rpc_methods"]; ok {
 		var methods []string
 		if json.Unmarshal(v, &methods) != nil {
-			return nil, 0, invalidField("rpc_methods", "auth webhook payout is not a list of strings")
+			return bad("rpc_methods", "a list of strings")
 		}
 		req.RPCMethods = methods
+	}
+	if v, ok := p["simulcast_encodings"]; ok && !isNull(v) {
+		encs, ok := decodeEncodings(v)
+		if !ok {
+			return bad("simulcast_encodings", "a list of encodings ({rid, active, maxBitrate, maxFramerate, scaleResolutionDownBy, scalabilityMode})")
+		}
+		req.SimulcastEncodings = encs
+	}
+	if v, ok := p["metadata"]; ok {
+		req.AuthzMetadata = v
+	}
+	if v, ok := p["event_metadata"]; ok {
+		req.EventMetadata = v
+	}
+	if v, ok := p["ice_transport_policy"]; ok && !isNull(v) {
+		if json.Unmarshal(v, &req.ICETransportPolicy) != nil || (req.ICETransportPolicy != "all" && req.ICETransportPolicy != "relay") {
+			return bad("ice_transport_policy", `"all" or "relay"`)
+		}
+	}
+	for _, f := range []struct {
+		key string
+		dst *string
+	}{{"turn_fqdn", &req.TURN.FQDN}, {"turn_tls_fqdn", &req.TURN.TLSFQDN}} {
+		if v, ok := p[f.key]; ok && !isNull(v) && json.Unmarshal(v, f.dst) != nil {
+			return bad(f.key, "a string")
+		}
+	}
+	for _, f := range []struct {
+		key string
+		dst *bool
+	}{{"turn_tcp_only", &req.TURN.TCPOnly}, {"turn_tls_only", &req.TURN.TLSOnly}} {
+		if v, ok := p[f.key]; ok && !isNull(v) && json.Unmarshal(v, f.dst) != nil {
+			return bad(f.key, "a boolean")
+		}
 	}
 	var lifetime time.Duration
 	if v, ok := p["connection_lifetime"]; ok {
 		var secs float64
-		if json.Unmarshal(v, &secs) != nil || secs <= 0 {
-			return nil, 0, invalidField("connection_lifetime", "auth webhook payout is not a positive number of seconds")
+		// At most ten years: a longer lifetime overflows a Duration.
+		if json.Unmarshal(v, &secs) != nil || secs <= 0 || secs > 10*365*24*3600 {
+			return bad("connection_lifetime", "a positive number of seconds")
 		}
 		lifetime = time.Duration(secs * float64(time.Second))
 	}
 	return req, lifetime, nil
+}
+
+func isNull(v json.RawMessage) bool { return string(bytes.TrimSpace(v)) == "null" }
+
+// decodeEncodings reads a simulcast_encodings payout; active defaults to
+// true, unknown keys (adaptivePtime) are ignored. The room checks the
+// values (offer.ValidateEncodings).
+func decodeEncodings(v json.RawMessage) ([]offer.Encoding, bool) {
+	var in []struct {
+		RID                   string  `json:"rid"`
+		Active                *bool   `json:"active"`
+		MaxBitrate            int     `json:"maxBitrate"`
+		MaxFramerate          float64 `json:"maxFramerate"`
+		ScaleResolutionDownBy float64 `json:"scaleResolutionDownBy"`
+		ScalabilityMode       string  `json:"scalabilityMode"`
+	}
+	if json.Unmarshal(v, &in) != nil {
+		return nil, false
+	}
+	out := make([]offer.Encoding, len(in))
+	for i, e := range in {
+		out[i] = offer.Encoding{RID: e.RID, Active: e.Active == nil || *e.Active, MaxBitrate: e.MaxBitrate,
+			MaxFramerate: e.MaxFramerate, ScaleResolutionDownBy: e.ScaleResolutionDownBy, ScalabilityMode: e.ScalabilityMode}
+	}
+	return out, true
 }

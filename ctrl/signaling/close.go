@@ -35,9 +35,17 @@ const (
 	// CloseMessageTooLarge: "MESSAGE-TOO-LARGE" — a frame exceeded
 	// MaxMessageBytes; the detail names the limit.
 	CloseMessageTooLarge = 4413
-	// CloseAuthFailed: the connect's metadata.access_token did not pass the
-	// built-in token auth (Config.AuthSecret); the reason says why.
+	// CloseTooManyConnections: "TOO-MANY-CONNECTIONS: <limit> <n>" — the
+	// connect would exceed max_connections or max_connections_per_channel
+	// (Config.MaxConnections, MaxConnectionsPerChannel); set by the room.
+	CloseTooManyConnections = room.CloseTooManyConnections
+	// CloseAuthFailed: "AUTH-FAILED: <why>" — the connect did not pass the
+	// built-in token auth (Config.AuthSecret) or the auth webhook denied it,
+	// failed or timed out.
 	CloseAuthFailed = 4490
+	// CloseModeBlocked: "MODE-BLOCKED: <mode>" — the API's ChangeMode
+	// refuses new connections; set by the room.
+	CloseModeBlocked = room.CloseModeBlocked
 	// CloseInternalError: "INTERNAL-ERROR" — a server fault.
 	CloseInternalError = 4500
 )
@@ -72,8 +80,9 @@ var reasonKeywords = map[string]bool{
 	"INVALID-JSON": true, "UNKNOWN-TYPE": true, "UNEXPECTED-MESSAGE": true, "INVALID-FIELD": true,
 	"INVALID-ANSWER": true, "PONG-TIMEOUT": true, "SEND-QUEUE-FULL": true, "TRANSPORT-CLOSED": true,
 	"MESSAGE-TOO-LARGE": true, "INTERNAL-ERROR": true, "LIFETIME-EXPIRED": true,
-	"MODE-BLOCKED": true, // room.CloseModeBlocked: a connect refused by the API's ChangeMode
-	"AUTH-FAILED":  true, // the built-in token auth refused the connect
+	"MODE-BLOCKED":         true, // room.CloseModeBlocked: a connect refused by the API's ChangeMode
+	"AUTH-FAILED":          true, // the built-in token auth or the auth webhook refused the connect
+	"TOO-MANY-CONNECTIONS": true, // room.CloseTooManyConnections: max_connections(_per_channel)
 }
 
 func reasonKeyword(reason string) string {

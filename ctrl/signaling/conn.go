@@ -395,7 +395,19 @@ func (c *conn) handle(b []byte) *closeError {
 		}
 		var lifetime time.Duration
 		if c.s.cfg.AuthWebhook != nil && c.s.cfg.AuthWebhook.Enabled() {
-			req, life, e := c.s.authorize(b)
+			// The wait for the webhook ends early when the connection
+			// is closed by the server (Shutdown); otherwise it lasts at
+			// most the webhook timeout.
+			ctx, cancel := context.WithCancel(context.Background())
+			go func() {
+				select {
+				case <-c.done:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			req, life, e := c.s.authorize(ctx, b)
+			cancel()
 			if e != nil {
 				return e
 			}
@@ -408,10 +420,12 @@ func (c *conn) handle(b []byte) *closeError {
 			if errors.Is(err, room.ErrInvalidRequest) {
 				return closeErr(CloseInvalidField, "INVALID-FIELD", strings.TrimPrefix(err.Error(), room.ErrInvalidRequest.Error()+": "))
 			}
-			if errors.Is(err, room.ErrBlocked) {
-				// Refused by the API's ChangeMode: not a fault. The room has
-				// logged it and closed this connection (CloseModeBlocked,
-				// "MODE-BLOCKED: <mode>"); the owner loop ends on c.done.
+			if errors.Is(err, room.ErrBlocked) || errors.Is(err, room.ErrTooManyConnections) {
+				// Refused by the API's ChangeMode or a connection limit: not
+				// a fault. The room has counted and logged it and closed this
+				// connection (CloseModeBlocked "MODE-BLOCKED: <mode>",
+				// CloseTooManyConnections "TOO-MANY-CONNECTIONS: <limit>");
+				// the owner loop ends on c.done.
 				return nil
 			}
 			c.log.Error("signaling: join failed", "channel_id", m.Connect.ChannelID, "err", err)

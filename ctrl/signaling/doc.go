@@ -33,9 +33,28 @@
 //	4410 TRANSPORT-CLOSED    the media transport ended (ICE timeout, DTLS failure)
 //	4413 MESSAGE-TOO-LARGE   a frame over MaxMessageBytes (the reason names the limit),
 //	                         or a signaling message over the client's max-message-size
+//	4429 TOO-MANY-CONNECTIONS the connect would exceed MaxConnections or
+//	                         MaxConnectionsPerChannel (the reason names the limit)
+//	4490 AUTH-FAILED         the token auth or the auth webhook refused the connect
+//	                         (the webhook's reason, or why the token or the webhook failed)
 //	4500 INTERNAL-ERROR      a server fault (panics are recovered, logged and counted)
+//	4503 MODE-BLOCKED        the API's ChangeMode refuses new connections
 //
 // Every close is counted in hayate_signaling_closes_total{code,reason}.
+//
+// Admission. Before the WebSocket exists, an upgrade beyond
+// MaxConnectsPerSecondPerAddress (a token bucket per client IP, per /64 for
+// IPv6, in a table of at most 65536 addresses whose idle entries expire
+// after a second) is answered HTTP 429 with Retry-After: 1 and counted in
+// hayate_signaling_connects_rate_limited_total; the address is the TCP
+// peer's, so behind a proxy every client shares the proxy's bucket. After
+// connect: the token auth (AuthSecret) or the auth webhook (AuthWebhook:
+// its payouts override the connect, see applyPayouts), then the room's
+// mode and connection limits, which are checked atomically with the join.
+// While the auth webhook is asked, that connection's owner goroutine waits
+// (at most the webhook timeout, less if the server closes it); other
+// connections are not affected. Counters gives the refusals by name for
+// the API's GetStatsReport.
 //
 // DataChannel signaling (signaling.md §7–§9). With data_channel_signaling
 // the room opens the signaling, notify, push, stats and rpc channels once

@@ -4,16 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/hayate-sfu/hayate/ctrl/webhook"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/hayate-sfu/hayate/ctrl/room"
+	"github.com/hayate-sfu/hayate/ctrl/webhook"
 	"github.com/hayate-sfu/hayate/dataplane"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // ErrConfig is returned by New for an unusable Config.
@@ -98,6 +100,18 @@ type Config struct {
 	// and a signaling message closes the connection with 4409.
 	DataChannelMaxBufferedBytes int
 
+	// MaxConnections and MaxConnectionsPerChannel bound the connections
+	// the server and one channel hold at once (room.Config); a connect
+	// beyond them is closed with CloseTooManyConnections and counted. 0
+	// means no limit.
+	MaxConnections, MaxConnectionsPerChannel int
+	// MaxConnectsPerSecondPerAddress bounds the WebSocket upgrades from one
+	// client address (an IPv6 /64) with a token bucket of this rate and
+	// burst; an upgrade beyond it gets HTTP 429 with Retry-After: 1 and is
+	// counted. The address is the TCP peer's: behind a load balancer or
+	// proxy every client shares the balancer's. 0 means no limit.
+	MaxConnectsPerSecondPerAddress int
+
 	// transports replaces Plane in tests (room's fake transports).
 	transports room.TransportFactory
 	// now and newID make room output deterministic in tests.
@@ -112,6 +126,7 @@ type Server struct {
 	metrics *metrics
 	rooms   *room.Registry
 	plane   *room.PlaneFactory // nil with test transports
+	limiter *connectLimiter    // nil without MaxConnectsPerSecondPerAddress
 
 	mu       sync.Mutex
 	shutting bool
@@ -142,11 +157,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.DataChannelMaxBufferedBytes < 0 {
 		return nil, fmt.Errorf("%w: negative DataChannelMaxBufferedBytes", ErrConfig)
 	}
+	if cfg.MaxConnections < 0 || cfg.MaxConnectionsPerChannel < 0 || cfg.MaxConnectsPerSecondPerAddress < 0 {
+		return nil, fmt.Errorf("%w: negative MaxConnections (%d), MaxConnectionsPerChannel (%d) or MaxConnectsPerSecondPerAddress (%d)",
+			ErrConfig, cfg.MaxConnections, cfg.MaxConnectionsPerChannel, cfg.MaxConnectsPerSecondPerAddress)
+	}
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, metrics: m, conns: make(map[*conn]struct{})}
+	s := &Server{cfg: cfg, log: cfg.Logger, metrics: m, conns: make(map[*conn]struct{}),
+		limiter: newConnectLimiter(cfg.MaxConnectsPerSecondPerAddress, maxLimitedAddresses)}
 	transports := cfg.transports
 	if transports == nil {
 		s.plane = room.PlaneTransports(cfg.Plane, cfg.Logger)
@@ -166,6 +186,8 @@ func New(cfg Config) (*Server, error) {
 		ICEServers:                  cfg.ICEServers,
 		Webhook:                     cfg.Webhook,
 		ICETransportPolicy:          cfg.ICETransportPolicy,
+		MaxConnections:              cfg.MaxConnections,
+		MaxConnectionsPerChannel:    cfg.MaxConnectionsPerChannel,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
@@ -183,7 +205,22 @@ func JSONImplementation() string { return jsonImpl }
 
 // ServeHTTP upgrades to the signaling WebSocket and serves it until it
 // ends. Any Origin is accepted: Sora clients run in pages of other origins.
+// While shutting down it answers 503; beyond
+// MaxConnectsPerSecondPerAddress, 429.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.limiter != nil {
+		ap, _ := netip.ParseAddrPort(r.RemoteAddr) // not an IP (a unix socket): not limited
+		switch s.limiter.allow(ap.Addr(), s.now()) {
+		case limitAddress:
+			s.metrics.rateLimitedAddress.Inc()
+			s.tooManyConnects(w, r, "too many connects from this address")
+			return
+		case limitTableFull:
+			s.metrics.rateLimitedTableFull.Inc()
+			s.tooManyConnects(w, r, "too many addresses connecting at once")
+			return
+		}
+	}
 	c := newConn(s)
 	s.mu.Lock()
 	if s.shutting {
@@ -212,6 +249,52 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.metrics.open.Inc()
 	defer s.metrics.open.Dec()
 	c.serve(ws, r.RemoteAddr)
+}
+
+// tooManyConnects refuses an upgrade with 429.
+func (s *Server) tooManyConnects(w http.ResponseWriter, r *http.Request, why string) {
+	s.log.Debug("signaling: connect rate limited", "remote", r.RemoteAddr, "why", why)
+	w.Header().Set("Retry-After", "1")
+	http.Error(w, why+" (max_connects_per_second_per_address)", http.StatusTooManyRequests)
+}
+
+func (s *Server) now() time.Time {
+	if s.cfg.now != nil {
+		return s.cfg.now()
+	}
+	return time.Now()
+}
+
+// Counters returns the admission counters by name, for the HTTP API's
+// GetStatsReport (api.Config.ExtraCounters). These names are Hayate's own
+// (Sora has no such limits):
+//
+//	total_refused_max_connections                      connects closed with 4429 by MaxConnections
+//	total_refused_max_connections_per_channel          … by MaxConnectionsPerChannel
+//	total_refused_max_connects_per_second_per_address  upgrades answered 429
+//	total_refused_mode                                 connects closed with 4503 by the API's ChangeMode
+//	total_refused_auth                                 connects closed with 4490 (token auth or auth webhook)
+//
+// and Sora's total_connection_updated (connection.updated events, one per
+// connection and minute). It may be called from any goroutine.
+func (s *Server) Counters() map[string]uint64 {
+	refused := s.rooms.Refused()
+	return map[string]uint64{
+		"total_refused_max_connections":                     refused[room.RefusedMaxConnections],
+		"total_refused_max_connections_per_channel":         refused[room.RefusedMaxConnectionsPerChannel],
+		"total_refused_max_connects_per_second_per_address": counterValue(s.metrics.rateLimitedAddress) + counterValue(s.metrics.rateLimitedTableFull),
+		"total_refused_mode":                                refused[room.RefusedMode],
+		"total_refused_auth":                                counterValue(s.metrics.authFailures),
+		"total_connection_updated":                          s.rooms.ConnectionsUpdated(),
+	}
+}
+
+func counterValue(c prometheus.Counter) uint64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return 0
+	}
+	return uint64(m.GetCounter().GetValue())
 }
 
 // Shutdown stops accepting (new upgrades get 503), closes every WebSocket

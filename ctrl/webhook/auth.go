@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // Errors of the auth webhook. A connect is refused on any of them.
@@ -33,8 +34,8 @@ type Config struct {
 	HTTP *http.Client
 }
 
-// Counters are the auth webhook's counts, for GetStatsReport and metrics.
-type Counters struct {
+// AuthCounters are the auth webhook's counts (read them with Counters).
+type AuthCounters struct {
 	Allowed, Denied    atomic.Uint64 // total_auth_webhook_allowed / _denied
 	Successful, Failed atomic.Uint64 // total_successful_auth_webhook / total_failed_auth_webhook
 }
@@ -43,7 +44,7 @@ type Counters struct {
 type Client struct {
 	cfg      Config
 	http     *http.Client
-	Counters Counters
+	Counters AuthCounters
 }
 
 // New returns a Client.
@@ -119,24 +120,52 @@ func (c *Client) Auth(ctx context.Context, req AuthRequest, now time.Time) (Auth
 		c.Counters.Failed.Add(1)
 		return AuthResult{}, fmt.Errorf("%w: status %d", ErrAuthFailed, resp.StatusCode)
 	}
-	var payouts map[string]json.RawMessage
-	if err := json.Unmarshal(data, &payouts); err != nil || payouts == nil {
+	payouts, err := DecodeAuthResponse(data)
+	if err != nil && !errors.Is(err, ErrDenied) {
 		c.Counters.Failed.Add(1)
-		return AuthResult{}, fmt.Errorf("%w: the answer is not a JSON object", ErrAuthFailed)
+		return AuthResult{}, err
 	}
 	c.Counters.Successful.Add(1)
+	if err != nil {
+		c.Counters.Denied.Add(1)
+		return AuthResult{}, err
+	}
+	c.Counters.Allowed.Add(1)
+	return AuthResult{Payouts: payouts}, nil
+}
+
+// maxReasonBytes bounds a denial's reason as it is passed on (the WebSocket
+// close reason is shorter still).
+const maxReasonBytes = 256
+
+// DecodeAuthResponse reads the body of an auth webhook's 200 answer (spec
+// webhooks.md §2.2). {"allowed": true, …} returns the payouts: every key but
+// allowed and reason. {"allowed": false, "reason": "…"} — or any allowed
+// that is not true — returns ErrDenied with the reason (at most 256 bytes;
+// "not allowed" when absent). A body that is not a JSON object returns
+// ErrAuthFailed. It never panics.
+func DecodeAuthResponse(body []byte) (map[string]json.RawMessage, error) {
+	var payouts map[string]json.RawMessage
+	if err := json.Unmarshal(body, &payouts); err != nil || payouts == nil {
+		return nil, fmt.Errorf("%w: the answer is not a JSON object", ErrAuthFailed)
+	}
 	var allowed bool
 	if err := json.Unmarshal(payouts["allowed"], &allowed); err != nil || !allowed {
-		c.Counters.Denied.Add(1)
 		var reason string
 		_ = json.Unmarshal(payouts["reason"], &reason)
 		if reason == "" {
 			reason = "not allowed"
 		}
-		return AuthResult{}, fmt.Errorf("%w: %s", ErrDenied, reason)
+		if len(reason) > maxReasonBytes {
+			n := maxReasonBytes
+			for n > 0 && !utf8.RuneStart(reason[n]) {
+				n--
+			}
+			reason = reason[:n]
+		}
+		return nil, fmt.Errorf("%w: %s", ErrDenied, reason)
 	}
-	c.Counters.Allowed.Add(1)
 	delete(payouts, "allowed")
 	delete(payouts, "reason")
-	return AuthResult{Payouts: payouts}, nil
+	return payouts, nil
 }

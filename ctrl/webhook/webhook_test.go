@@ -24,14 +24,17 @@ func TestAuthAllowedDeniedAndFailures(t *testing.T) {
 	status := 200
 	delay := time.Duration(0)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(delay)
+		mu.Lock()
+		d, st, a := delay, status, answer
+		mu.Unlock()
+		time.Sleep(d)
 		b, _ := io.ReadAll(r.Body)
 		mu.Lock()
 		_ = json.Unmarshal(b, &got)
 		gotHeader = r.Header.Get("sora-connection-id")
 		mu.Unlock()
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, answer)
+		w.WriteHeader(st)
+		_, _ = io.WriteString(w, a)
 	}))
 	defer srv.Close()
 	c := New(Config{AuthURL: srv.URL, Timeout: 300 * time.Millisecond, Label: "Hayate", Version: "0.1"})
@@ -54,7 +57,9 @@ func TestAuthAllowedDeniedAndFailures(t *testing.T) {
 	}
 	mu.Unlock()
 
+	mu.Lock()
 	answer = `{"allowed": false, "reason": "NO-TICKET"}`
+	mu.Unlock()
 	if _, err := c.Auth(context.Background(), req, now); !errors.Is(err, ErrDenied) || !strings.Contains(err.Error(), "NO-TICKET") {
 		t.Fatalf("denied: %v", err)
 	}
@@ -63,11 +68,15 @@ func TestAuthAllowedDeniedAndFailures(t *testing.T) {
 		"not JSON":   func() { status, answer = 200, `allowed` },
 		"timeout":    func() { status, answer, delay = 200, `{"allowed": true}`, time.Second },
 	} {
+		mu.Lock()
 		tweak()
+		mu.Unlock()
 		if _, err := c.Auth(context.Background(), req, now); !errors.Is(err, ErrAuthFailed) {
 			t.Fatalf("%s: %v", name, err)
 		}
+		mu.Lock()
 		delay = 0
+		mu.Unlock()
 	}
 	if c.Counters.Allowed.Load() != 1 || c.Counters.Denied.Load() != 1 || c.Counters.Failed.Load() != 3 || c.Counters.Successful.Load() != 2 {
 		t.Fatalf("counters allowed=%d denied=%d failed=%d successful=%d", c.Counters.Allowed.Load(), c.Counters.Denied.Load(), c.Counters.Failed.Load(), c.Counters.Successful.Load())
