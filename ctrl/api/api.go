@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/bytedance/sonic"
+	"github.com/hayate-sfu/hayate/ctrl/audiostream"
 	"github.com/hayate-sfu/hayate/ctrl/room"
+	"github.com/hayate-sfu/hayate/ctrl/uastats"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -77,6 +79,26 @@ type Config struct {
 	// operation itself. Call with it; CallLocal without it (what a node
 	// runs for an operation another node forwarded to it).
 	Intercept func(target string, body []byte) (status int, response []byte, handled bool)
+	// UAStats holds the clients' last RTC stats reports, which the
+	// signaling code records (pong.stats, DataChannel stats) and the
+	// user-agent stats operations read. nil answers those operations with
+	// 501 NOT-IMPLEMENTED.
+	UAStats *uastats.Store
+	// AudioStreams runs audio streaming (StartAudioStreaming and the
+	// operations around it) and supplies its counters to GetStatsReport.
+	// nil answers those operations with 501 NOT-IMPLEMENTED and reports the
+	// audio streaming counters as 0.
+	AudioStreams *audiostream.Streams
+	// ExtraCounters, when set, supplies GetStatsReport's counters that
+	// other parts of the server keep, by their JSON key: the webhook
+	// counters (total_auth_webhook_allowed, …), the TURN counters
+	// (total_turn_udp_connections, total_turn_tcp_connections,
+	// total_received_invalid_turn_tcp_packet), the SCTP counters
+	// (total_received_sctp, …). A key GetStatsReport computes itself (see
+	// computedReportKeys) is ignored; any other key is reported. The webhook
+	// and TURN keys are 0 when absent; other absent keys are left out. It
+	// is called once per GetStatsReport and must not block.
+	ExtraCounters func() map[string]uint64
 }
 
 // License is GetLicense's answer. Hayate needs no license: these are the

@@ -41,15 +41,20 @@
 //	400     NO-VIDEO-TRACK        RequestKeyFrame or ChangeUpstreamVideoBitRate on a connection that publishes no video; PauseRtpStream whose sender publishes none
 //	400     NO-MEDIA-TRACK        StartForwardingRtp on a connection that publishes neither audio nor video (yet)
 //	400     DESTINATION-NOT-ALLOWED  StartForwardingRtp to an address neither loopback nor in Config.RTPForwardingAllowList (error_reason.key ip_address)
+//	400     AUDIO-STREAMING-ALREADY-STARTED  StartAudioStreaming on a channel whose session streams already
+//	400     AUDIO-STREAMING-NOT-STARTED      StopAudioStreaming on a channel that does not stream
 //	403     FORBIDDEN             Config.LoopbackOnly (api_loopback_address_only) and a non-loopback client
 //	404     CHANNEL-NOT-FOUND     the channel has no connection
 //	404     CONNECTION-NOT-FOUND  no such connection in that channel
 //	404     CLIENT-NOT-FOUND      no connection with that client_id in that channel
+//	404     STATS-NOT-FOUND       GetUserAgentStats for a connection that has sent no stats report yet
 //	404     NOT-FOUND             a path other than /
 //	405     METHOD-NOT-ALLOWED    a method other than POST and OPTIONS
 //	413     BODY-TOO-LARGE        the body exceeds Config.MaxBodyBytes (error_reason.limit)
 //	500     INTERNAL-ERROR        a server fault (logged)
-//	501     NOT-IMPLEMENTED       a known operation this server cannot do yet (table below), or a media operation the media plane lacks
+//	501     NOT-IMPLEMENTED       a known operation this server cannot do yet (table below), a media operation the media plane lacks,
+//	                              a user-agent stats or audio streaming operation without Config.UAStats / Config.AudioStreams,
+//	                              or StartAudioStreaming without audio_streaming_url
 //
 // # Operations
 //
@@ -87,6 +92,14 @@
 //	Sora_20170814.StartForwardingRtp                  channel_id, connection_id?, ip_address, audio_port,  {sdp}
 //	                                                    video_port (1-65535, different)
 //	Sora_20170814.StopForwardingRtp                   channel_id, connection_id?                           {channel_id, connection_id?}
+//	Sora_20211215.ListUserAgentStats                  -                                                    [{channel_id, connection_id, timestamp, user_agent_stats}]
+//	Sora_20211215.ListChannelUserAgentStats           channel_id                                           [{channel_id, connection_id, timestamp, user_agent_stats}]
+//	Sora_20211215.GetUserAgentStats                   channel_id, connection_id                            {channel_id, connection_id, stats, timestamp}
+//	Sora_20221221.StartAudioStreaming                 channel_id                                           {session_id}
+//	Sora_20221221.StopAudioStreaming                  channel_id                                           {session_id}
+//	Sora_20221221.SubscribeAudioStreamingResultPush   channel_id, connection_id                            {channel_id, connection_id}
+//	Sora_20221221.UnsubscribeAudioStreamingResultPush channel_id, connection_id                            {channel_id, connection_id}
+//	Sora_20230628.ListAudioStreamingResultPushState   channel_id                                           [{channel_id, connection_id, subscribed}]
 //
 // A Connection is {audio, bundle_id, channel_id, client_id, connection_id,
 // created_time, multistream, role, session_id, simulcast, spotlight, video}
@@ -120,10 +133,21 @@
 // before created), durations (total and average from created to left or
 // now), setup time (connect to created), SRTP/SRTCP packets and bytes in
 // (authenticated, so received = decrypted) and out over every transport,
-// and connections by sora_client type. Webhook and TURN counters are 0
-// (Hayate has neither yet). Not reported yet: total_connection_updated, the
-// SCTP counters, total_sent_srtp_sfu_delay_us, error, erlang_vm; cluster
-// has no meaning without a cluster. The per-connection counters are
+// and connections by sora_client type. The webhook counters
+// (total_auth_webhook_allowed, …, total_ignored_stats_webhook) and the TURN
+// counters (total_turn_udp_connections, total_turn_tcp_connections,
+// total_received_invalid_turn_tcp_packet) come from
+// Config.ExtraCounters, 0 when it has none; the SCTP counters
+// (total_received_sctp, …) too, left out when it has none. Hayate adds the
+// audio streaming counters: total_started_audio_streaming,
+// total_successful_audio_streaming, total_failed_audio_streaming,
+// total_sent_audio_streaming_packet, total_sent_audio_streaming_byte_size,
+// total_dropped_audio_streaming_packet,
+// total_received_audio_streaming_result and
+// total_invalid_audio_streaming_result (audiostream.Counters). Not
+// reported yet: total_connection_updated, total_sent_srtp_sfu_delay_us,
+// error, erlang_vm; cluster has no meaning without a cluster. The
+// per-connection counters are
 // {bundle_id, channel_id, client_id, connection_id, created_time, role,
 // session_id, total_received_nack, total_received_pli, total_received_srtp,
 // total_received_srtp_byte_size, total_retransmitted_srtp, total_sent_srtp,
@@ -154,6 +178,27 @@
 // of the channel without connection_id; stopping what does not run is 200.
 // A forwarding ends too when its publisher leaves.
 //
+// User-agent stats (uastats.go): the last RTC stats report each client sent
+// (pong.stats on WebSocket, every 5 s; stats on the DataChannel, every
+// 30 s), as the signaling code recorded it in Config.UAStats, with the time
+// it arrived (timestamp, UTC with milliseconds). The lists hold the
+// connections that have sent a report and are still there, in channel-id
+// order, then by the report's time; the report is the client's JSON array
+// as it came (compacted).
+//
+// Audio streaming (audiostream.go; the model is ctrl/audiostream's):
+// StartAudioStreaming makes the channel's session stream the audio of each
+// of its publishers that has an audio_streaming_language_code, each in one
+// HTTP/2 POST to audio_streaming_url, until StopAudioStreaming or the end
+// of the session; both answer with the session id. A connection that
+// subscribed (SubscribeAudioStreamingResultPush) gets each line the
+// gateway answers as a push, {"type":"push","data":<line's object with
+// connection_id>}, and a failed stream as a push of {"type":"error",
+// "reason":"AUDIO-STREAMING-FAILED: …", "connection_id", …}.
+// ListAudioStreamingResultPushState lists every connection of the channel
+// with whether it subscribed (the seed document gives no shape; this is
+// Hayate's). Subscribing or unsubscribing twice is harmless.
+//
 // The simulcast and spotlight operations (RequestSimulcastRid,
 // RequestRtpStream, ResetRtpStream, FocusSpotlight, FocusSpotlightFixed,
 // UnfocusSpotlight, ChangeSpotlightNumber, RequestSpotlightRid,
@@ -164,11 +209,6 @@
 //	operations                                                                  needs
 //	Sora_20221221.InitCluster, Sora_20211215.JoinCluster, RegisterClusterNode,   the cluster
 //	  ListClusterNodes, ListClusterChannels, Sora_20220629.PurgeClusterNode
-//	Sora_20211215.ListUserAgentStats, ListChannelUserAgentStats,                 collecting pong.stats / DataChannel stats
-//	  GetUserAgentStats
-//	Sora_20221221.StartAudioStreaming, StopAudioStreaming,                       audio streaming
-//	  SubscribeAudioStreamingResultPush, UnsubscribeAudioStreamingResultPush,
-//	  Sora_20230628.ListAudioStreamingResultPushState
 //	Sora_20230628.*ForwardingFilter(s) (7 operations)                            forwarding filters
 //	Sora_20230628.TerminateSession, Sora_20231220.GetSession, ListSessions       session operations
 //	Sora_20231220.StartRecording, StopRecording                                  recording
@@ -181,7 +221,9 @@
 // # Concurrency
 //
 // API methods may be called from any goroutine; the API keeps no state of
-// its own beyond its Config and metric. Each operation takes the registry's
+// its own beyond its Config and metric (the user-agent reports and the
+// audio streaming state live in Config.UAStats and Config.AudioStreams,
+// which are safe for concurrent use). Each operation takes the registry's
 // locks only inside room calls, so operations on different channels run in
 // parallel, and an operation sees a channel as of the moment it reads it
 // (a connection that leaves meanwhile is skipped, or answers 404).

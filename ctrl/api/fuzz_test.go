@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"hash/fnv"
 	"net/http"
+	"slices"
 	"testing"
 
 	"github.com/hayate-sfu/hayate/ctrl/room"
@@ -16,7 +17,7 @@ import (
 // and an error must have the documented shape; nothing may panic (Call's
 // own recovery would turn a panic into a 500, which fails here too).
 func FuzzCall(f *testing.F) {
-	for _, tc := range goldenCases {
+	for _, tc := range slices.Concat(goldenCases, extGoldenCases) {
 		if tc.method == "" && tc.path == "" && !tc.chunked && tc.cfg == nil {
 			f.Add(tc.target, []byte(tc.body))
 		}
@@ -27,8 +28,7 @@ func FuzzCall(f *testing.F) {
 			implemented = append(implemented, t.Name)
 		}
 	}
-	e := newEnv(f)
-	e.world()
+	e := newExtEnvTB(f) // with the user-agent stats store and audio streaming
 	allowed := map[int]bool{200: true, 400: true, 404: true, 501: true}
 	f.Fuzz(func(t *testing.T, target string, body []byte) {
 		e.t = t

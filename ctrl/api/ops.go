@@ -33,8 +33,6 @@ func todo(target, why string) operation { return operation{target: target, missi
 // Why operations are not implemented yet (the package doc has the table).
 const (
 	needCluster          = "clustering is not built yet"
-	needUserAgentStats   = "the server does not collect the clients' pong/DataChannel stats yet"
-	needAudioStreaming   = "audio streaming needs a media-plane feature that is not built yet"
 	needForwardingFilter = "forwarding filters are not built yet"
 	needSessions         = "session operations are not built yet"
 	needRecording        = "recording is not built in Hayate"
@@ -90,14 +88,16 @@ var operationList = []operation{
 	todo("Sora_20211215.ListClusterNodes", needCluster),
 	todo("Sora_20211215.ListClusterChannels", needCluster),
 	todo("Sora_20220629.PurgeClusterNode", needCluster),
-	todo("Sora_20211215.ListUserAgentStats", needUserAgentStats),
-	todo("Sora_20211215.ListChannelUserAgentStats", needUserAgentStats),
-	todo("Sora_20211215.GetUserAgentStats", needUserAgentStats),
-	todo("Sora_20221221.StartAudioStreaming", needAudioStreaming),
-	todo("Sora_20221221.StopAudioStreaming", needAudioStreaming),
-	todo("Sora_20221221.SubscribeAudioStreamingResultPush", needAudioStreaming),
-	todo("Sora_20221221.UnsubscribeAudioStreamingResultPush", needAudioStreaming),
-	todo("Sora_20230628.ListAudioStreamingResultPushState", needAudioStreaming),
+	// User-agent stats (seed document; uastats.go).
+	op("Sora_20211215.ListUserAgentStats", (*API).listUserAgentStats),
+	op("Sora_20211215.ListChannelUserAgentStats", (*API).listChannelUserAgentStats),
+	op("Sora_20211215.GetUserAgentStats", (*API).getUserAgentStats),
+	// Audio streaming (seed document, spec/api.md §2.6; audiostream.go).
+	op("Sora_20221221.StartAudioStreaming", (*API).startAudioStreaming),
+	op("Sora_20221221.StopAudioStreaming", (*API).stopAudioStreaming),
+	op("Sora_20221221.SubscribeAudioStreamingResultPush", (*API).subscribeAudioStreamingResultPush),
+	op("Sora_20221221.UnsubscribeAudioStreamingResultPush", (*API).unsubscribeAudioStreamingResultPush),
+	op("Sora_20230628.ListAudioStreamingResultPushState", (*API).listAudioStreamingResultPushState),
 	// Spotlight and simulcast layers (§2.4, simulcast.go).
 	op("Sora_20200807.FocusSpotlight", (*API).focusSpotlight),
 	op("Sora_20200807.FocusSpotlightFixed", (*API).focusSpotlightFixed),

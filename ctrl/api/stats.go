@@ -3,51 +3,44 @@ package api
 import (
 	"time"
 
+	"github.com/hayate-sfu/hayate/ctrl/audiostream"
 	"github.com/hayate-sfu/hayate/ctrl/room"
 	"github.com/hayate-sfu/hayate/dataplane"
 )
 
-// statsReport is GetStatsReport's answer: the keys of the seed document and
-// of spec/api.md §3 that this server counts, in key order. The webhook and
-// TURN counters are 0 because Hayate sends no webhook and runs no TURN
-// server yet: nothing to count. Left out until they can be counted:
-// total_connection_updated, the SCTP counters, total_sent_srtp_sfu_delay_us,
-// error, erlang_vm; and cluster (no cluster).
-type statsReport struct {
-	AverageDurationSec                uint64           `json:"average_duration_sec"`
-	AverageSetupTimeMsec              uint64           `json:"average_setup_time_msec"`
-	SoraClient                        soraClientReport `json:"sora_client"`
-	TotalAuthWebhookAllowed           uint64           `json:"total_auth_webhook_allowed"`
-	TotalAuthWebhookDenied            uint64           `json:"total_auth_webhook_denied"`
-	TotalConnectionCreated            uint64           `json:"total_connection_created"`
-	TotalConnectionDestroyed          uint64           `json:"total_connection_destroyed"`
-	TotalDecryptedSRTP                uint64           `json:"total_decrypted_srtp"`
-	TotalDecryptedSRTPByteSize        uint64           `json:"total_decrypted_srtp_byte_size"`
-	TotalDurationSec                  uint64           `json:"total_duration_sec"`
-	TotalFailedAuthWebhook            uint64           `json:"total_failed_auth_webhook"`
-	TotalFailedConnections            uint64           `json:"total_failed_connections"`
-	TotalFailedEventWebhook           uint64           `json:"total_failed_event_webhook"`
-	TotalFailedSessionWebhook         uint64           `json:"total_failed_session_webhook"`
-	TotalFailedStatsWebhook           uint64           `json:"total_failed_stats_webhook"`
-	TotalIgnoredEventWebhook          uint64           `json:"total_ignored_event_webhook"`
-	TotalIgnoredSessionWebhook        uint64           `json:"total_ignored_session_webhook"`
-	TotalIgnoredStatsWebhook          uint64           `json:"total_ignored_stats_webhook"`
-	TotalOngoingConnections           uint64           `json:"total_ongoing_connections"`
-	TotalReceivedInvalidTURNTCPPacket uint64           `json:"total_received_invalid_turn_tcp_packet"`
-	TotalReceivedSRTP                 uint64           `json:"total_received_srtp"`
-	TotalReceivedSRTPByteSize         uint64           `json:"total_received_srtp_byte_size"`
-	TotalSentSRTP                     uint64           `json:"total_sent_srtp"`
-	TotalSentSRTPByteSize             uint64           `json:"total_sent_srtp_byte_size"`
-	TotalSessionCreated               uint64           `json:"total_session_created"`
-	TotalSessionDestroyed             uint64           `json:"total_session_destroyed"`
-	TotalSuccessfulAuthWebhook        uint64           `json:"total_successful_auth_webhook"`
-	TotalSuccessfulConnections        uint64           `json:"total_successful_connections"`
-	TotalSuccessfulEventWebhook       uint64           `json:"total_successful_event_webhook"`
-	TotalSuccessfulSessionWebhook     uint64           `json:"total_successful_session_webhook"`
-	TotalSuccessfulStatsWebhook       uint64           `json:"total_successful_stats_webhook"`
-	TotalTURNTCPConnections           uint64           `json:"total_turn_tcp_connections"`
-	TotalTURNUDPConnections           uint64           `json:"total_turn_udp_connections"`
-	Version                           string           `json:"version"`
+// GetStatsReport's answer is one JSON object whose keys are those of the
+// seed document and of spec/api.md §3 that this server counts (sorted, as
+// every map is encoded). The API computes the room's counters and the
+// audio streaming counters itself (computedReportKeys); Config.ExtraCounters
+// supplies the others (webhooks, TURN, SCTP), the webhook and TURN ones
+// being 0 without it. Left out until they can be counted:
+// total_connection_updated, total_sent_srtp_sfu_delay_us, error,
+// erlang_vm; and cluster (no cluster).
+
+// zeroReportKeys are reported as 0 when Config.ExtraCounters does not
+// supply them: sora_exporter reads them.
+var zeroReportKeys = []string{
+	"total_auth_webhook_allowed", "total_auth_webhook_denied",
+	"total_successful_auth_webhook", "total_failed_auth_webhook",
+	"total_successful_session_webhook", "total_failed_session_webhook", "total_ignored_session_webhook",
+	"total_successful_event_webhook", "total_failed_event_webhook", "total_ignored_event_webhook",
+	"total_successful_stats_webhook", "total_failed_stats_webhook", "total_ignored_stats_webhook",
+	"total_turn_udp_connections", "total_turn_tcp_connections", "total_received_invalid_turn_tcp_packet",
+}
+
+// computedReportKeys are the keys GetStatsReport computes; ExtraCounters
+// cannot replace them.
+var computedReportKeys = map[string]bool{
+	"average_duration_sec": true, "average_setup_time_msec": true, "sora_client": true, "version": true,
+	"total_connection_created": true, "total_connection_destroyed": true, "total_successful_connections": true,
+	"total_ongoing_connections": true, "total_failed_connections": true, "total_session_created": true,
+	"total_session_destroyed": true, "total_duration_sec": true,
+	"total_received_srtp": true, "total_received_srtp_byte_size": true, "total_decrypted_srtp": true,
+	"total_decrypted_srtp_byte_size": true, "total_sent_srtp": true, "total_sent_srtp_byte_size": true,
+	"total_started_audio_streaming": true, "total_successful_audio_streaming": true, "total_failed_audio_streaming": true,
+	"total_sent_audio_streaming_packet": true, "total_sent_audio_streaming_byte_size": true,
+	"total_dropped_audio_streaming_packet": true, "total_received_audio_streaming_result": true,
+	"total_invalid_audio_streaming_result": true,
 }
 
 // soraClientReport counts connections by client type (room.SoraClientType).
@@ -58,37 +51,62 @@ type soraClientReport struct {
 
 func (a *API) getStatsReport(*noRequest) (any, *Error) {
 	st := a.cfg.Rooms.Stats()
-	r := statsReport{
-		TotalConnectionCreated:     st.ConnectionsCreated,
-		TotalConnectionDestroyed:   st.ConnectionsDestroyed,
-		TotalSuccessfulConnections: st.ConnectionsCreated,
-		TotalOngoingConnections:    st.ConnectionsOngoing,
-		TotalFailedConnections:     st.ConnectionsFailed,
-		TotalSessionCreated:        st.SessionsCreated,
-		TotalSessionDestroyed:      st.SessionsDestroyed,
-		TotalDurationSec:           uint64(st.Duration / time.Second),
+	r := map[string]any{
+		"total_connection_created":     st.ConnectionsCreated,
+		"total_connection_destroyed":   st.ConnectionsDestroyed,
+		"total_successful_connections": st.ConnectionsCreated,
+		"total_ongoing_connections":    st.ConnectionsOngoing,
+		"total_failed_connections":     st.ConnectionsFailed,
+		"total_session_created":        st.SessionsCreated,
+		"total_session_destroyed":      st.SessionsDestroyed,
+		"total_duration_sec":           uint64(st.Duration / time.Second),
 		// PacketsIn counts SRTP and SRTCP that passed authentication, which
 		// is what the server decrypts.
-		TotalReceivedSRTP:          st.Transport.PacketsIn,
-		TotalReceivedSRTPByteSize:  st.Transport.BytesIn,
-		TotalDecryptedSRTP:         st.Transport.PacketsIn,
-		TotalDecryptedSRTPByteSize: st.Transport.BytesIn,
-		TotalSentSRTP:              st.Transport.PacketsOut,
-		TotalSentSRTPByteSize:      st.Transport.BytesOut,
-		Version:                    a.cfg.Version,
-		SoraClient: soraClientReport{
-			TotalFailedSoraClientType:     map[string]uint64{},
-			TotalSuccessfulSoraClientType: map[string]uint64{},
-		},
+		"total_received_srtp":            st.Transport.PacketsIn,
+		"total_received_srtp_byte_size":  st.Transport.BytesIn,
+		"total_decrypted_srtp":           st.Transport.PacketsIn,
+		"total_decrypted_srtp_byte_size": st.Transport.BytesIn,
+		"total_sent_srtp":                st.Transport.PacketsOut,
+		"total_sent_srtp_byte_size":      st.Transport.BytesOut,
+		"version":                        a.cfg.Version,
+		"average_duration_sec":           uint64(0),
+		"average_setup_time_msec":        uint64(0),
 	}
 	if n := st.ConnectionsCreated; n > 0 {
-		r.AverageDurationSec = uint64(st.Duration / time.Duration(n) / time.Second)
-		r.AverageSetupTimeMsec = uint64(st.Setup / time.Duration(n) / time.Millisecond)
+		r["average_duration_sec"] = uint64(st.Duration / time.Duration(n) / time.Second)
+		r["average_setup_time_msec"] = uint64(st.Setup / time.Duration(n) / time.Millisecond)
+	}
+	sc := soraClientReport{
+		TotalFailedSoraClientType:     map[string]uint64{},
+		TotalSuccessfulSoraClientType: map[string]uint64{},
 	}
 	for _, t := range room.SoraClientTypes {
 		c := st.Clients[t]
-		r.SoraClient.TotalFailedSoraClientType[t] = c.Failed
-		r.SoraClient.TotalSuccessfulSoraClientType[t] = c.Successful
+		sc.TotalFailedSoraClientType[t] = c.Failed
+		sc.TotalSuccessfulSoraClientType[t] = c.Successful
+	}
+	r["sora_client"] = sc
+	var as audiostream.Counters
+	if a.cfg.AudioStreams != nil {
+		as = a.cfg.AudioStreams.Counters()
+	}
+	r["total_started_audio_streaming"] = as.Started
+	r["total_successful_audio_streaming"] = as.Successful
+	r["total_failed_audio_streaming"] = as.Failed
+	r["total_sent_audio_streaming_packet"] = as.PacketsSent
+	r["total_sent_audio_streaming_byte_size"] = as.BytesSent
+	r["total_dropped_audio_streaming_packet"] = as.PacketsDropped
+	r["total_received_audio_streaming_result"] = as.Results
+	r["total_invalid_audio_streaming_result"] = as.InvalidResults
+	for _, k := range zeroReportKeys {
+		r[k] = uint64(0)
+	}
+	if a.cfg.ExtraCounters != nil {
+		for k, v := range a.cfg.ExtraCounters() {
+			if !computedReportKeys[k] && k != "" {
+				r[k] = v
+			}
+		}
 	}
 	return r, nil
 }

@@ -1,0 +1,37 @@
+// Package uastats keeps the last RTC stats report each client sent: the
+// user-agent statistics of Sora's ListUserAgentStats,
+// ListChannelUserAgentStats and GetUserAgentStats (Sora_20211215).
+//
+// # Model
+//
+// A client sends its browser's getStats() result, an array of RTCStats
+// objects, in two ways (spec/signaling.md): as the stats member of a
+// WebSocket pong when the server's ping had stats: true (every 5 s), and
+// as the reports member of a stats message on the "stats" DataChannel
+// (answering the req-stats the server sends every 30 s). Either way the
+// signaling code hands the array to Store.Record with the connection's ids
+// and the time it arrived; the Store keeps the last one per connection id,
+// replacing the previous, until Store.Forget (the connection left).
+//
+// A report must be a JSON array (white space around it is allowed) of at
+// most Config.MaxReportBytes bytes. Anything else is refused with
+// ErrTooLarge or ErrNotArray and counted; the previous report of the
+// connection stays. A refused report is the client's mistake, not a reason
+// to end its connection: callers log it at debug level and go on. The
+// Store keeps a compact copy, so the caller's buffer is free after Record
+// returns.
+//
+// Memory is bounded by the number of connections times
+// Config.MaxReportBytes; callers must Forget every connection that leaves
+// (a report recorded after Forget, from a message that raced the leave,
+// stays until the next Forget of that id, which is why callers prefer to
+// Forget after the connection can no longer deliver messages); Store.Prune
+// with the registry's view of who is alive catches what slips through.
+//
+// # Concurrency
+//
+// Every method may be called from any goroutine. Record and Forget take
+// the Store's mutex only to swap one map entry (the copy is made before),
+// so they do not block on readers for long; List copies the entries' ids
+// and shares their immutable report bytes.
+package uastats

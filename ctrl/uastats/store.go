@@ -1,0 +1,236 @@
+package uastats
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Errors of Record.
+var (
+	// ErrTooLarge: the report exceeds Config.MaxReportBytes.
+	ErrTooLarge = errors.New("uastats: report too large")
+	// ErrNotArray: the report is not a well-formed JSON array in UTF-8.
+	ErrNotArray = errors.New("uastats: report is not a JSON array")
+	// ErrNoConnection: ConnInfo.ConnectionID is empty.
+	ErrNoConnection = errors.New("uastats: no connection id")
+	// ErrConfig: an unusable Config.
+	ErrConfig = errors.New("uastats: bad config")
+)
+
+// DefaultMaxReportBytes bounds a report when Config.MaxReportBytes is 0.
+// Chrome's report for a connection grows by 2-3 kB per track received; 512
+// KiB holds a multistream room of well over a hundred tracks.
+const DefaultMaxReportBytes = 512 << 10
+
+// Config configures a Store. The zero value is usable.
+type Config struct {
+	// MaxReportBytes bounds one report (the JSON array as received); a
+	// larger one is dropped and counted. 0 means DefaultMaxReportBytes.
+	MaxReportBytes int
+	// Registerer receives hayate_user_agent_stats_reports_total{result} and
+	// hayate_user_agent_stats_connections; nil registers nothing.
+	Registerer prometheus.Registerer
+}
+
+// ConnInfo names the connection a report is about.
+type ConnInfo struct {
+	ChannelID    string
+	SessionID    string
+	ClientID     string
+	ConnectionID string // required
+}
+
+// Report is the last stats report of one connection.
+type Report struct {
+	ConnInfo
+	// Stats is the compact JSON array the client sent. It is shared: do not
+	// modify it.
+	Stats json.RawMessage
+	// At is when it arrived (the at given to Record).
+	At time.Time
+}
+
+// Counters are a Store's totals since New.
+type Counters struct {
+	Recorded uint64 // reports kept
+	TooLarge uint64 // dropped: over MaxReportBytes
+	Invalid  uint64 // dropped: not a JSON array (or no connection id)
+}
+
+// Store holds the last report of each connection; see the package doc.
+type Store struct {
+	max int
+
+	mu      sync.Mutex
+	reports map[string]*Report // by connection id; a *Report is never modified once stored
+
+	recorded, tooLarge, invalid atomic.Uint64
+	metric                      *prometheus.CounterVec
+	conns                       prometheus.GaugeFunc
+}
+
+// New makes an empty Store.
+func New(cfg Config) (*Store, error) {
+	if cfg.MaxReportBytes < 0 {
+		return nil, fmt.Errorf("%w: MaxReportBytes %d is negative", ErrConfig, cfg.MaxReportBytes)
+	}
+	if cfg.MaxReportBytes == 0 {
+		cfg.MaxReportBytes = DefaultMaxReportBytes
+	}
+	s := &Store{max: cfg.MaxReportBytes, reports: map[string]*Report{}}
+	s.metric = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hayate_user_agent_stats_reports_total",
+		Help: "Client RTC stats reports (pong.stats, DataChannel stats) by result: recorded, too_large or invalid (the last two dropped).",
+	}, []string{"result"})
+	s.conns = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "hayate_user_agent_stats_connections",
+		Help: "Connections whose last stats report the server keeps.",
+	}, func() float64 { return float64(s.Len()) })
+	if cfg.Registerer != nil {
+		for _, c := range []prometheus.Collector{s.metric, s.conns} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+			}
+		}
+	}
+	return s, nil
+}
+
+// Record keeps report as the connection's last stats report, received at
+// at. It fails with ErrNoConnection, ErrTooLarge or ErrNotArray (then
+// nothing changes); the error names the connection and the problem.
+func (s *Store) Record(info ConnInfo, report json.RawMessage, at time.Time) error {
+	if info.ConnectionID == "" {
+		s.count(&s.invalid, "invalid")
+		return ErrNoConnection
+	}
+	if len(report) > s.max {
+		s.count(&s.tooLarge, "too_large")
+		return fmt.Errorf("%w: %d bytes from %s (at most %d)", ErrTooLarge, len(report), info.ConnectionID, s.max)
+	}
+	if !isArray(report) {
+		s.count(&s.invalid, "invalid")
+		return fmt.Errorf("%w: from %s (it starts with %q)", ErrNotArray, info.ConnectionID, head(report))
+	}
+	if !utf8.Valid(report) {
+		s.count(&s.invalid, "invalid")
+		return fmt.Errorf("%w: from %s: not valid UTF-8", ErrNotArray, info.ConnectionID)
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(report))
+	if err := json.Compact(&buf, report); err != nil {
+		s.count(&s.invalid, "invalid")
+		return fmt.Errorf("%w: from %s: %v", ErrNotArray, info.ConnectionID, err)
+	}
+	r := &Report{ConnInfo: info, Stats: buf.Bytes(), At: at}
+	s.mu.Lock()
+	s.reports[info.ConnectionID] = r
+	s.mu.Unlock()
+	s.count(&s.recorded, "recorded")
+	return nil
+}
+
+func (s *Store) count(c *atomic.Uint64, result string) {
+	c.Add(1)
+	s.metric.WithLabelValues(result).Inc()
+}
+
+// isArray reports whether b, white space aside, starts with '[' and ends
+// with ']' (json.Compact then checks the rest).
+func isArray(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) >= 2 && b[0] == '[' && b[len(b)-1] == ']'
+}
+
+func head(b []byte) string {
+	b = bytes.TrimSpace(b)
+	if len(b) > 16 {
+		b = b[:16]
+	}
+	return string(b)
+}
+
+// Forget drops the connection's report (it left). Forgetting an unknown id
+// does nothing.
+func (s *Store) Forget(connectionID string) {
+	s.mu.Lock()
+	delete(s.reports, connectionID)
+	s.mu.Unlock()
+}
+
+// Prune drops the report of every connection for which alive is false and
+// returns how many it dropped: the safety net for a report recorded after
+// its connection's Forget. alive is called without the Store's mutex.
+func (s *Store) Prune(alive func(connectionID string) bool) int {
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.reports))
+	for id := range s.reports {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	n := 0
+	for _, id := range ids {
+		if !alive(id) {
+			s.Forget(id)
+			n++
+		}
+	}
+	return n
+}
+
+// Get returns the connection's last report.
+func (s *Store) Get(connectionID string) (Report, bool) {
+	s.mu.Lock()
+	r := s.reports[connectionID]
+	s.mu.Unlock()
+	if r == nil {
+		return Report{}, false
+	}
+	return *r, true
+}
+
+// List returns the last report of every connection of a channel, or of
+// every channel when channelID is empty, ordered by channel id and then by
+// when the report arrived (connection id when equal).
+func (s *Store) List(channelID string) []Report {
+	s.mu.Lock()
+	out := make([]Report, 0, len(s.reports))
+	for _, r := range s.reports {
+		if channelID == "" || r.ChannelID == channelID {
+			out = append(out, *r)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b Report) int {
+		if c := strings.Compare(a.ChannelID, b.ChannelID); c != 0 {
+			return c
+		}
+		if c := a.At.Compare(b.At); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ConnectionID, b.ConnectionID)
+	})
+	return out
+}
+
+// Len is the number of connections with a report.
+func (s *Store) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.reports)
+}
+
+// Counters returns the totals since New.
+func (s *Store) Counters() Counters {
+	return Counters{Recorded: s.recorded.Load(), TooLarge: s.tooLarge.Load(), Invalid: s.invalid.Load()}
+}

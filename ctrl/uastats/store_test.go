@@ -1,0 +1,247 @@
+package uastats
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+var t0 = time.Date(2021, 11, 13, 13, 5, 33, 264_000_000, time.UTC)
+
+// chromeReport is the shape of a pong's stats (the seed document's
+// example, shortened), spread over lines as a client may send it.
+const chromeReport = `[
+  {"audioLevel": 0, "id": "RTCAudioSource_1", "kind": "audio",
+   "timestamp": 1636808733258.573, "totalAudioEnergy": 0,
+   "totalSamplesDuration": 90.08000000000918,
+   "trackIdentifier": "222a181f-d0fe-4434-b7a1-a8e05e3abbb4", "type": "media-source"},
+  {"id": "OT01V1234", "type": "outbound-rtp", "bytesSent": 123456, "kind": "video"}
+]`
+
+func newStore(t testing.TB, max int) *Store {
+	t.Helper()
+	s, err := New(Config{MaxReportBytes: max})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestRecord(t *testing.T) {
+	conn := ConnInfo{ChannelID: "sora", SessionID: "S1", ClientID: "alice", ConnectionID: "C1"}
+	for _, tc := range []struct {
+		name    string
+		info    ConnInfo
+		report  string
+		max     int
+		wantErr error
+		want    string // compact report kept
+	}{
+		{name: "chrome report", info: conn, report: chromeReport,
+			want: `[{"audioLevel":0,"id":"RTCAudioSource_1","kind":"audio","timestamp":1636808733258.573,"totalAudioEnergy":0,"totalSamplesDuration":90.08000000000918,"trackIdentifier":"222a181f-d0fe-4434-b7a1-a8e05e3abbb4","type":"media-source"},{"id":"OT01V1234","type":"outbound-rtp","bytesSent":123456,"kind":"video"}]`},
+		{name: "empty array", info: conn, report: ` [] `, want: `[]`},
+		{name: "array of anything", info: conn, report: `[1,"x",null]`, want: `[1,"x",null]`},
+		{name: "exactly the limit", info: conn, report: `[1,2,3]`, max: 7, want: `[1,2,3]`},
+		{name: "over the limit", info: conn, report: `[1,2,3,4]`, max: 7, wantErr: ErrTooLarge},
+		{name: "object", info: conn, report: `{"type":"pong"}`, wantErr: ErrNotArray},
+		{name: "null", info: conn, report: `null`, wantErr: ErrNotArray},
+		{name: "empty", info: conn, report: ``, wantErr: ErrNotArray},
+		{name: "unterminated", info: conn, report: `[{"a":1]`, wantErr: ErrNotArray},
+		{name: "not UTF-8", info: conn, report: "[\"\xff\"]", wantErr: ErrNotArray},
+		{name: "two arrays", info: conn, report: `[1] [2]`, wantErr: ErrNotArray},
+		{name: "no connection id", info: ConnInfo{ChannelID: "sora"}, report: `[]`, wantErr: ErrNoConnection},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t, tc.max)
+			err := s.Record(tc.info, json.RawMessage(tc.report), t0)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("Record(%q) = %v, want %v", tc.report, err, tc.wantErr)
+			}
+			r, ok := s.Get(tc.info.ConnectionID)
+			if tc.wantErr != nil {
+				if ok {
+					t.Fatalf("a refused report was kept: %s", r.Stats)
+				}
+				if err.Error() == tc.wantErr.Error() && tc.wantErr != ErrNoConnection {
+					t.Errorf("the error %q does not say more than the sentinel", err)
+				}
+				return
+			}
+			if !ok || string(r.Stats) != tc.want || r.ConnInfo != tc.info || !r.At.Equal(t0) {
+				t.Fatalf("Get = %+v, %v; want stats %s", r, ok, tc.want)
+			}
+		})
+	}
+}
+
+func TestRecordErrorNamesConnection(t *testing.T) {
+	s := newStore(t, 4)
+	err := s.Record(ConnInfo{ChannelID: "sora", ConnectionID: "CONN-X"}, json.RawMessage(`[1,2,3]`), t0)
+	if err == nil || !strings.Contains(err.Error(), "CONN-X") || !strings.Contains(err.Error(), "7 bytes") {
+		t.Fatalf("error %v does not name the connection and size", err)
+	}
+}
+
+// A refused report leaves the previous one; a good one replaces it.
+func TestRecordReplaces(t *testing.T) {
+	s := newStore(t, 0)
+	c := ConnInfo{ChannelID: "sora", ConnectionID: "C1"}
+	mustRecord(t, s, c, `[1]`, t0)
+	if err := s.Record(c, json.RawMessage(`{}`), t0.Add(time.Second)); !errors.Is(err, ErrNotArray) {
+		t.Fatal(err)
+	}
+	if r, _ := s.Get("C1"); string(r.Stats) != `[1]` || !r.At.Equal(t0) {
+		t.Fatalf("after a refused report: %s at %v", r.Stats, r.At)
+	}
+	mustRecord(t, s, c, `[2]`, t0.Add(5*time.Second))
+	if r, _ := s.Get("C1"); string(r.Stats) != `[2]` || !r.At.Equal(t0.Add(5*time.Second)) {
+		t.Fatalf("after a new report: %s at %v", r.Stats, r.At)
+	}
+	if got := s.Counters(); got != (Counters{Recorded: 2, Invalid: 1}) {
+		t.Fatalf("counters %+v", got)
+	}
+}
+
+// The Store keeps its own copy: the caller may reuse its buffer.
+func TestRecordCopies(t *testing.T) {
+	s := newStore(t, 0)
+	buf := []byte(`["abc"]`)
+	mustRecord(t, s, ConnInfo{ConnectionID: "C1"}, string(buf), t0)
+	if err := s.Record(ConnInfo{ConnectionID: "C2"}, buf, t0); err != nil {
+		t.Fatal(err)
+	}
+	copy(buf, `["xyz"]`)
+	if r, _ := s.Get("C2"); string(r.Stats) != `["abc"]` {
+		t.Fatalf("the report changed with the caller's buffer: %s", r.Stats)
+	}
+}
+
+func mustRecord(t *testing.T, s *Store, c ConnInfo, report string, at time.Time) {
+	t.Helper()
+	if err := s.Record(c, json.RawMessage(report), at); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestListForgetPrune(t *testing.T) {
+	s := newStore(t, 0)
+	mustRecord(t, s, ConnInfo{ChannelID: "sora", ConnectionID: "B"}, `[2]`, t0.Add(2*time.Second))
+	mustRecord(t, s, ConnInfo{ChannelID: "zakuro", ConnectionID: "Z"}, `[3]`, t0)
+	mustRecord(t, s, ConnInfo{ChannelID: "sora", ConnectionID: "A"}, `[1]`, t0.Add(time.Second))
+	mustRecord(t, s, ConnInfo{ChannelID: "sora", ConnectionID: "C"}, `[4]`, t0.Add(time.Second))
+
+	ids := func(rs []Report) string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, r.ChannelID+"/"+r.ConnectionID)
+		}
+		return strings.Join(out, " ")
+	}
+	if got := ids(s.List("")); got != "sora/A sora/C sora/B zakuro/Z" {
+		t.Fatalf("List(\"\") = %s", got)
+	}
+	if got := ids(s.List("sora")); got != "sora/A sora/C sora/B" {
+		t.Fatalf("List(sora) = %s", got)
+	}
+	if got := s.List("nobody"); len(got) != 0 {
+		t.Fatalf("List(nobody) = %v", got)
+	}
+	s.Forget("A")
+	s.Forget("never-seen")
+	if _, ok := s.Get("A"); ok || s.Len() != 3 {
+		t.Fatalf("after Forget(A): Len %d", s.Len())
+	}
+	if n := s.Prune(func(id string) bool { return id != "Z" }); n != 1 {
+		t.Fatalf("Prune dropped %d, want 1", n)
+	}
+	if got := ids(s.List("")); got != "sora/C sora/B" {
+		t.Fatalf("after Prune: %s", got)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s, err := New(Config{MaxReportBytes: 8, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Record(ConnInfo{ConnectionID: "C1"}, json.RawMessage(`[1]`), t0)
+	_ = s.Record(ConnInfo{ConnectionID: "C1"}, json.RawMessage(`[1,2,3,4,5]`), t0)
+	_ = s.Record(ConnInfo{ConnectionID: "C1"}, json.RawMessage(`"x"`), t0)
+	want := `
+# HELP hayate_user_agent_stats_connections Connections whose last stats report the server keeps.
+# TYPE hayate_user_agent_stats_connections gauge
+hayate_user_agent_stats_connections 1
+# HELP hayate_user_agent_stats_reports_total Client RTC stats reports (pong.stats, DataChannel stats) by result: recorded, too_large or invalid (the last two dropped).
+# TYPE hayate_user_agent_stats_reports_total counter
+hayate_user_agent_stats_reports_total{result="invalid"} 1
+hayate_user_agent_stats_reports_total{result="recorded"} 1
+hayate_user_agent_stats_reports_total{result="too_large"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Config{Registerer: reg}); !errors.Is(err, ErrConfig) {
+		t.Fatalf("registering twice: %v", err)
+	}
+	if _, err := New(Config{MaxReportBytes: -1}); !errors.Is(err, ErrConfig) {
+		t.Fatalf("negative limit: %v", err)
+	}
+}
+
+// Records, reads and forgets from many goroutines (run with -race).
+func TestConcurrent(t *testing.T) {
+	s := newStore(t, 0)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				id := fmt.Sprintf("C%d", i%10)
+				_ = s.Record(ConnInfo{ChannelID: fmt.Sprint("ch", g%2), ConnectionID: id}, json.RawMessage(`[{"i":1}]`), t0)
+				_ = s.List("ch0")
+				_, _ = s.Get(id)
+				if i%7 == 0 {
+					s.Forget(id)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if s.Len() > 10 {
+		t.Fatalf("%d reports for 10 connection ids", s.Len())
+	}
+}
+
+// FuzzRecord: whatever a client sends, Record either keeps a valid compact
+// JSON array no larger than what was sent, or refuses it with one of its
+// errors and keeps nothing.
+func FuzzRecord(f *testing.F) {
+	for _, s := range []string{chromeReport, `[]`, `{}`, `null`, `[1,`, " \t[\n]\r\n", `["\u00e9\ud800"]`, `[1e999]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s := newStore(t, 4096)
+		err := s.Record(ConnInfo{ChannelID: "sora", ConnectionID: "C1"}, b, t0)
+		r, ok := s.Get("C1")
+		switch {
+		case err != nil:
+			if ok || !(errors.Is(err, ErrNotArray) || errors.Is(err, ErrTooLarge)) {
+				t.Fatalf("Record(%q) = %v, kept %v", b, err, ok)
+			}
+		case !ok:
+			t.Fatalf("Record(%q) succeeded and kept nothing", b)
+		case !json.Valid(r.Stats) || !utf8.Valid(r.Stats) || r.Stats[0] != '[' || len(r.Stats) > len(b):
+			t.Fatalf("Record(%q) kept %q", b, r.Stats)
+		}
+	})
+}
