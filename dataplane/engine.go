@@ -1,23 +1,29 @@
 package dataplane
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hayate-sfu/hayate/dataplane/demux"
 	"github.com/hayate-sfu/hayate/dataplane/handshake"
 	"github.com/hayate-sfu/hayate/dataplane/icelite"
 	"github.com/hayate-sfu/hayate/dataplane/netio"
+	"github.com/hayate-sfu/hayate/dataplane/pkt"
 	"github.com/hayate-sfu/hayate/ringbuf"
 	"github.com/pion/logging"
 	"github.com/pion/stun/v4"
+	"golang.org/x/sys/unix"
 )
 
 // Timing of the loop's periodic work.
@@ -32,6 +38,10 @@ const (
 	maxPLIRetries    = 10                     // PLIs sent for one subscriber waiting for a keyframe
 	commandRingSize  = 4096
 	recvBatch        = 64 // datagrams per recvmmsg
+	maxLoops         = 256
+	handoffRingSize  = 1024  // datagrams in flight from one loop to another
+	handoffPoolSize  = 256   // buffers each loop keeps for handing off
+	maxRoutes        = 65536 // addresses a loop remembers as another loop's
 	// frameHold bounds how long a flush waits for the rest of a video frame
 	// whose first packets arrived (GSO only): the packets of one frame to
 	// one subscriber then leave as one UDP_SEGMENT send.
@@ -50,31 +60,65 @@ var (
 	ErrHandshake = errors.New("dataplane: DTLS handshake failed")
 )
 
-// plane is the implementation behind Plane. Fields above the loop marker are
-// immutable after newPlane or atomics; loop-owned state lives in loopState.
+// plane is the implementation behind Plane. Fields are immutable after
+// newPlane, atomics, or under mu; loop-owned state lives in each mediaLoop's
+// loopState.
 type plane struct {
 	log         *slog.Logger
 	dtlsLog     logging.LoggerFactory
-	conn        *net.UDPConn
-	nio         *netio.Conn
 	local       netip.AddrPort
 	publicIPs   []netip.Addr
 	cert        handshake.Certificate
 	fingerprint string
 	epoch       time.Time
+	gso         bool
 
-	cmds    *ringbuf.MPSC[func(*loopState)]
-	pending atomic.Bool // a command was pushed since the loop last drained
-	closed  atomic.Bool
-	done    chan struct{}
-	loopWG  sync.WaitGroup
-	tWG     sync.WaitGroup // transports' goroutines
+	// loops share media_port through SO_REUSEPORT (one loop: a plain
+	// socket). The kernel picks a socket by the client's address and port;
+	// a transport lives on the loop its shard hashes to (TransportConfig.Shard),
+	// and datagrams that arrive on another loop's socket are handed to it.
+	loops []*mediaLoop
+	// ufrags maps every live transport's ICE ufrag to it, for a loop that
+	// gets a check for a transport of another loop (string → *transport).
+	ufrags sync.Map
+
+	closed atomic.Bool
+	done   chan struct{}
+	loopWG sync.WaitGroup
+	tWG    sync.WaitGroup // transports' goroutines
 
 	mu         sync.Mutex
 	transports map[*transport]struct{}
 
-	counters Counters
-	loop     *loopState
+	counters    Counters
+	nextForward atomic.Uint64
+}
+
+// mediaLoop is one media loop: its socket, its command ring and the state
+// only its goroutine touches.
+type mediaLoop struct {
+	p       *plane
+	idx     int
+	conn    *net.UDPConn
+	nio     *netio.Conn
+	cmds    *ringbuf.MPSC[func(*loopState)]
+	pending atomic.Bool // a command or a handed-off packet is waiting
+	// inbox[j] carries datagrams that loop j received for this loop's
+	// transports (nil for j == idx): one producer, one consumer each.
+	inbox []*ringbuf.SPSC[handoff]
+	// pool holds the buffers this loop hands to others (returned by them).
+	pool *pkt.Pool
+	st   *loopState
+	// seen and seenDrops are the socket counts already added to the
+	// plane's Counters (loop only).
+	seen      netio.Stats
+	seenDrops uint64
+}
+
+// handoff is one datagram passed between loops.
+type handoff struct {
+	buf  *pkt.Buf
+	from netip.AddrPort
 }
 
 // Counters are plane-wide drop and error counts, for metrics.
@@ -99,6 +143,10 @@ type Counters struct {
 	// RecvSyscalls, SendSyscalls: recvmmsg and sendmmsg calls; GSOSends:
 	// super-packets among the sent messages (PacketsOut counts segments).
 	RecvSyscalls, SendSyscalls, GSOSends atomic.Uint64
+	// HandedOff: datagrams that arrived on one loop's socket for a
+	// transport of another loop and were passed to it; DropHandoffFull:
+	// those dropped because that loop's inbox was full.
+	HandedOff, DropHandoffFull atomic.Uint64
 }
 
 // Counters returns the plane's counters (read with Load).
@@ -116,9 +164,21 @@ func newPlane(cfg Config) (*plane, error) {
 			return nil, fmt.Errorf("dataplane: listen address %q is not an IP", cfg.ListenAddress)
 		}
 	}
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: ip, Port: cfg.Port})
+	n := cfg.Loops
+	if n <= 0 {
+		n = 1
+	}
+	if n > maxLoops {
+		return nil, fmt.Errorf("dataplane: %d loops (at most %d)", n, maxLoops)
+	}
+	conns, err := listenMedia(ip, cfg.Port, n)
 	if err != nil {
-		return nil, fmt.Errorf("dataplane: media socket: %w", err)
+		return nil, err
+	}
+	closeAll := func() {
+		for _, c := range conns {
+			c.Close()
+		}
 	}
 	rbuf, wbuf := cfg.ReadBufferSize, cfg.WriteBufferSize
 	if rbuf == 0 {
@@ -127,18 +187,20 @@ func newPlane(cfg Config) (*plane, error) {
 	if wbuf == 0 {
 		wbuf = DefaultSocketBufferSize
 	}
-	if err := conn.SetReadBuffer(rbuf); err != nil {
-		log.Warn("media socket receive buffer", "bytes", rbuf, "err", err)
-	}
-	if err := conn.SetWriteBuffer(wbuf); err != nil {
-		log.Warn("media socket send buffer", "bytes", wbuf, "err", err)
+	for _, c := range conns {
+		if err := c.SetReadBuffer(rbuf); err != nil {
+			log.Warn("media socket receive buffer", "bytes", rbuf, "err", err)
+		}
+		if err := c.SetWriteBuffer(wbuf); err != nil {
+			log.Warn("media socket send buffer", "bytes", wbuf, "err", err)
+		}
 	}
 	cert, err := handshake.NewCertificate()
 	if err != nil {
-		conn.Close()
+		closeAll()
 		return nil, err
 	}
-	local := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	local := conns[0].LocalAddr().(*net.UDPAddr).AddrPort()
 	pub := cfg.PublicIPs
 	if len(pub) == 0 {
 		a := local.Addr().Unmap()
@@ -152,28 +214,92 @@ func newPlane(cfg Config) (*plane, error) {
 	p := &plane{
 		log:         log,
 		dtlsLog:     lf,
-		conn:        conn,
 		local:       local,
 		publicIPs:   pub,
 		cert:        cert,
 		fingerprint: cert.Fingerprint,
 		epoch:       time.Now(),
-		cmds:        ringbuf.NewMPSC[func(*loopState)](commandRingSize),
 		done:        make(chan struct{}),
 		transports:  map[*transport]struct{}{},
 	}
-	p.nio, err = netio.New(conn, recvBatch, cfg.GSO)
-	if err != nil {
-		conn.Close()
-		return nil, err
+	for i, c := range conns {
+		nio, err := netio.New(c, recvBatch, cfg.GSO)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		lp := &mediaLoop{
+			p: p, idx: i, conn: c, nio: nio,
+			cmds:  ringbuf.NewMPSC[func(*loopState)](commandRingSize),
+			inbox: make([]*ringbuf.SPSC[handoff], n),
+			pool:  pkt.NewPool(handoffPoolSize),
+		}
+		if n > 1 {
+			for j := range n {
+				if j != i {
+					lp.inbox[j] = ringbuf.NewSPSC[handoff](handoffRingSize)
+				}
+			}
+		}
+		lp.st = newLoopState(p)
+		lp.st.lp = lp
+		lp.st.wire = lp.writeBatch
+		lp.st.groupByDestination = nio.GSO()
+		p.gso = nio.GSO()
+		p.loops = append(p.loops, lp)
 	}
-	p.loop = newLoopState(p)
-	p.loop.wire = p.writeBatch
-	p.loop.groupByDestination = p.nio.GSO()
-	p.loopWG.Add(1)
-	go p.run()
-	p.log.Info("media plane listening", "addr", local.String(), "advertised", pub)
+	for _, lp := range p.loops {
+		p.loopWG.Add(1)
+		go lp.run()
+	}
+	p.log.Info("media plane listening", "addr", local.String(), "advertised", pub, "loops", n, "gso", p.gso)
 	return p, nil
+}
+
+// listenMedia opens n UDP sockets on ip:port. With n > 1 they share the
+// port through SO_REUSEPORT (the first picks it when port is 0).
+func listenMedia(ip net.IP, port, n int) ([]*net.UDPConn, error) {
+	if n == 1 {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: ip, Port: port})
+		if err != nil {
+			return nil, fmt.Errorf("dataplane: media socket: %w", err)
+		}
+		return []*net.UDPConn{c}, nil
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	var conns []*net.UDPConn
+	for i := 0; i < n; i++ {
+		pc, err := lc.ListenPacket(context.Background(), "udp4", net.JoinHostPort(ip.String(), strconv.Itoa(port)))
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return nil, fmt.Errorf("dataplane: media socket %d of %d (SO_REUSEPORT): %w", i+1, n, err)
+		}
+		c := pc.(*net.UDPConn)
+		conns = append(conns, c)
+		port = c.LocalAddr().(*net.UDPAddr).Port
+	}
+	return conns, nil
+}
+
+// loopFor picks the loop of a shard: every transport of one shard (a
+// channel) shares a loop, so forwarding among them never crosses loops.
+func (p *plane) loopFor(shard string) *mediaLoop {
+	if len(p.loops) == 1 || shard == "" {
+		return p.loops[0]
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(shard))
+	return p.loops[h.Sum32()%uint32(len(p.loops))]
 }
 
 func (p *plane) now() int64 { return int64(time.Since(p.epoch)) }
@@ -192,14 +318,20 @@ func (p *plane) startRTPForwarding(trackID string, to netip.AddrPort, ssrc uint3
 	if !to.IsValid() || to.Port() == 0 {
 		return 0, fmt.Errorf("dataplane: RTP forwarding destination %v is not an address and port", to)
 	}
-	var (
-		id  uint64
-		err error
-	)
-	if werr := p.doWait(func(l *loopState) { id, err = l.addForward(trackID, to, ssrc, rid) }); werr != nil {
-		return 0, werr
+	// The track lives on one loop: ask each until one has it.
+	for _, lp := range p.loops {
+		var (
+			id  uint64
+			err error
+		)
+		if werr := lp.doWait(func(l *loopState) { id, err = l.addForward(trackID, to, ssrc, rid) }); werr != nil {
+			return 0, werr
+		}
+		if !errors.Is(err, ErrUnknownTrack) {
+			return id, err
+		}
 	}
-	return id, err
+	return 0, ErrUnknownTrack
 }
 
 func (l *loopState) addForward(trackID string, to netip.AddrPort, ssrc uint32, rid string) (uint64, error) {
@@ -210,15 +342,21 @@ func (l *loopState) addForward(trackID string, to netip.AddrPort, ssrc uint32, r
 	if _, ok := src.layerIndex(rid); !ok {
 		return 0, fmt.Errorf("dataplane: %s has no layer %q", trackID, rid)
 	}
-	l.nextForward++
+	id := l.p.nextForward.Add(1)
 	d := &downTrack{srcID: trackID, ssrc: ssrc, plainTo: to, current: -1, target: -1, requestedRID: rid}
-	l.forwards[l.nextForward] = d
+	l.forwards[id] = d
 	l.attach(d, src, rid)
-	return l.nextForward, nil
+	return id, nil
 }
 
 func (p *plane) stopRTPForwarding(id uint64) {
-	_ = p.do(func(l *loopState) {
+	for _, lp := range p.loops {
+		lp.stopRTPForwarding(id)
+	}
+}
+
+func (lp *mediaLoop) stopRTPForwarding(id uint64) {
+	_ = lp.do(func(l *loopState) {
 		d := l.forwards[id]
 		if d == nil {
 			return
@@ -233,8 +371,12 @@ func (p *plane) stopRTPForwarding(id uint64) {
 
 func (p *plane) audioLevels() (map[string]AudioLevel, error) {
 	out := map[string]AudioLevel{}
-	err := p.doWait(func(l *loopState) { l.audioLevels(out, l.p.now()) })
-	return out, err
+	for _, lp := range p.loops {
+		if err := lp.doWait(func(l *loopState) { l.audioLevels(out, l.p.now()) }); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
 }
 
 func (l *loopState) audioLevels(out map[string]AudioLevel, now int64) {
@@ -252,37 +394,44 @@ func (l *loopState) audioLevels(out map[string]AudioLevel, now int64) {
 
 // do hands a command to the loop. Commands run on the loop goroutine in the
 // order pushed; they must not block.
-func (p *plane) do(cmd func(*loopState)) error {
+func (lp *mediaLoop) do(cmd func(*loopState)) error {
+	p := lp.p
 	if p.closed.Load() {
 		return ErrClosed
 	}
-	if !p.cmds.Push(cmd) {
+	if !lp.cmds.Push(cmd) {
 		p.counters.DropCommandFull.Add(1)
 		return fmt.Errorf("dataplane: command queue full (%d)", commandRingSize)
 	}
-	p.pending.Store(true)
-	// Wake the loop out of its read.
-	_ = p.conn.SetReadDeadline(time.Now())
+	lp.wake()
 	return nil
 }
 
+// wake gets the loop out of its read to look at its command ring and inboxes.
+func (lp *mediaLoop) wake() {
+	if !lp.pending.Swap(true) {
+		_ = lp.conn.SetReadDeadline(time.Now())
+	}
+}
+
 // doWait runs cmd on the loop and waits for it (ctrl plane only).
-func (p *plane) doWait(cmd func(*loopState)) error {
+func (lp *mediaLoop) doWait(cmd func(*loopState)) error {
 	ch := make(chan struct{})
-	if err := p.do(func(l *loopState) { cmd(l); close(ch) }); err != nil {
+	if err := lp.do(func(l *loopState) { cmd(l); close(ch) }); err != nil {
 		return err
 	}
 	select {
 	case <-ch:
 		return nil
-	case <-p.done:
+	case <-lp.p.done:
 		return ErrClosed
 	}
 }
 
 // writeBatch is the loop's wire: one sendmmsg (with GSO runs) per flush.
-func (p *plane) writeBatch(ms []netio.Message) {
-	n, err := p.nio.WriteBatch(ms)
+func (lp *mediaLoop) writeBatch(ms []netio.Message) {
+	p := lp.p
+	n, err := lp.nio.WriteBatch(ms)
 	if err != nil && !p.closed.Load() {
 		p.log.Warn("media socket write", "err", err)
 	}
@@ -295,12 +444,45 @@ func (p *plane) writeBatch(ms []netio.Message) {
 	}
 	p.counters.PacketsOut.Add(uint64(n))
 	p.counters.BytesOut.Add(bytes)
-	p.counters.SendSyscalls.Store(p.nio.Stats.SendCalls)
-	p.counters.GSOSends.Store(p.nio.Stats.GSOSends)
+	st := &lp.nio.Stats
+	p.counters.SendSyscalls.Add(st.SendCalls - lp.seen.SendCalls)
+	p.counters.GSOSends.Add(st.GSOSends - lp.seen.GSOSends)
+	lp.seen.SendCalls, lp.seen.GSOSends = st.SendCalls, st.GSOSends
 }
 
-// run is the media loop: one goroutine, locked to its thread, that owns
-// loopState. Each turn: one recvmmsg batch, then pending commands, then the
+// handOff passes a datagram this loop received to the loop that owns its
+// transport. It never blocks: a full inbox drops the datagram (counted).
+func (lp *mediaLoop) handOff(to *mediaLoop, b []byte, from netip.AddrPort) {
+	buf := lp.pool.Get()
+	buf.B = append(buf.B[:0], b...)
+	if !to.inbox[lp.idx].Push(handoff{buf: buf, from: from}) {
+		buf.Release()
+		lp.p.counters.DropHandoffFull.Add(1)
+		return
+	}
+	lp.p.counters.HandedOff.Add(1)
+	to.wake()
+}
+
+// drainInboxes handles the datagrams other loops passed to this one.
+func (lp *mediaLoop) drainInboxes(now int64) {
+	for _, in := range lp.inbox {
+		if in == nil {
+			continue
+		}
+		for {
+			h, ok := in.Pop()
+			if !ok {
+				break
+			}
+			lp.st.handleDatagram(h.buf.B, h.from, now)
+			h.buf.Release()
+		}
+	}
+}
+
+// run is the media loop: one goroutine that owns loopState. Each turn: one
+// recvmmsg batch, then pending commands and handed-off datagrams, then the
 // periodic duties when due, then one sendmmsg flush of everything queued
 // (held up to frameHold while a video frame is incomplete, with GSO).
 //
@@ -308,15 +490,16 @@ func (p *plane) writeBatch(ms []netio.Message) {
 // hands nothing between threads (locked, every wakeup cost two futex calls
 // and two context switches). The batch syscalls are raw (netio): they never
 // block, so the runtime need not hand the P to another thread meanwhile.
-func (p *plane) run() {
+func (lp *mediaLoop) run() {
+	p := lp.p
 	defer p.loopWG.Done()
-	l := p.loop
+	l := lp.st
 	rx := netio.NewMessages(recvBatch)
 	nextTick := p.now() + int64(tickInterval)
 	var holdUntil int64 // a frame's flush is held until then (0: not held)
-	_ = p.conn.SetReadDeadline(p.epoch.Add(time.Duration(nextTick)))
+	_ = lp.conn.SetReadDeadline(p.epoch.Add(time.Duration(nextTick)))
 	for {
-		n, err := p.nio.ReadBatch(rx)
+		n, err := lp.nio.ReadBatch(rx)
 		now := p.now()
 		if err == nil {
 			for i := 0; i < n; i++ {
@@ -333,15 +516,16 @@ func (p *plane) run() {
 			}
 			p.log.Warn("media socket read", "err", err)
 		}
-		if p.pending.Load() {
-			p.pending.Store(false)
+		if lp.pending.Load() {
+			lp.pending.Store(false)
 			for {
-				cmd, ok := p.cmds.Pop()
+				cmd, ok := lp.cmds.Pop()
 				if !ok {
 					break
 				}
 				cmd(l)
 			}
+			lp.drainInboxes(now)
 		}
 		if p.closed.Load() {
 			l.flush()
@@ -352,15 +536,17 @@ func (p *plane) run() {
 		if ticked {
 			l.tick(now)
 			nextTick = now + int64(tickInterval)
-			p.counters.RecvSyscalls.Store(p.nio.Stats.RecvCalls)
-			if d, err := p.nio.KernelDrops(); err == nil {
-				p.counters.KernelRxDrops.Store(d)
+			p.counters.RecvSyscalls.Add(lp.nio.Stats.RecvCalls - lp.seen.RecvCalls)
+			lp.seen.RecvCalls = lp.nio.Stats.RecvCalls
+			if d, err := lp.nio.KernelDrops(); err == nil && d >= lp.seenDrops {
+				p.counters.KernelRxDrops.Add(d - lp.seenDrops)
+				lp.seenDrops = d
 			}
 		}
 		if l.frameOpen && l.groupByDestination && l.en > 0 && l.en <= len(l.egress)*3/4 {
 			if holdUntil == 0 {
 				holdUntil = now + int64(frameHold)
-				_ = p.conn.SetReadDeadline(p.epoch.Add(time.Duration(min(holdUntil, nextTick))))
+				_ = lp.conn.SetReadDeadline(p.epoch.Add(time.Duration(min(holdUntil, nextTick))))
 			}
 			if now < holdUntil {
 				continue // read the rest of the frame first
@@ -375,9 +561,9 @@ func (p *plane) run() {
 		if err != nil || ticked {
 			// The deadline fired (tick or wake): arm it for the next tick. A
 			// command pushed after the drain above must not wait for it.
-			_ = p.conn.SetReadDeadline(p.epoch.Add(time.Duration(nextTick)))
-			if p.pending.Load() {
-				_ = p.conn.SetReadDeadline(time.Now())
+			_ = lp.conn.SetReadDeadline(p.epoch.Add(time.Duration(nextTick)))
+			if lp.pending.Load() {
+				_ = lp.conn.SetReadDeadline(time.Now())
 			}
 		}
 	}
@@ -388,7 +574,9 @@ func (p *plane) close() error {
 		return nil
 	}
 	close(p.done)
-	_ = p.conn.SetReadDeadline(time.Now())
+	for _, lp := range p.loops {
+		_ = lp.conn.SetReadDeadline(time.Now())
+	}
 	p.loopWG.Wait()
 	p.mu.Lock()
 	ts := make([]*transport, 0, len(p.transports))
@@ -400,7 +588,13 @@ func (p *plane) close() error {
 		t.close(nil)
 	}
 	p.tWG.Wait()
-	return p.conn.Close()
+	var err error
+	for _, lp := range p.loops {
+		if cerr := lp.conn.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
 }
 
 // demuxDatagram is split out so tests can drive the loop without a socket.
@@ -412,21 +606,21 @@ func (l *loopState) handleDatagram(b []byte, from netip.AddrPort, now int64) {
 	case demux.DTLS:
 		t := l.byAddr[from]
 		if t == nil {
-			l.p.counters.DropUnknown.Add(1)
+			l.route(b, from)
 			return
 		}
 		t.hs.Deliver(b)
 	case demux.RTP:
 		t := l.byAddr[from]
 		if t == nil {
-			l.p.counters.DropUnknown.Add(1)
+			l.route(b, from)
 			return
 		}
 		l.handleRTP(t, b, from, now)
 	case demux.RTCP:
 		t := l.byAddr[from]
 		if t == nil {
-			l.p.counters.DropUnknown.Add(1)
+			l.route(b, from)
 			return
 		}
 		l.handleRTCP(t, b, from, now)
@@ -443,6 +637,18 @@ func (l *loopState) handleSTUN(b []byte, from netip.AddrPort, now int64) {
 	}
 	t := l.byUfrag[ufrag]
 	if t == nil {
+		if v, ok := l.p.ufrags.Load(ufrag); ok && l.lp != nil && v.(*transport).lp != l.lp {
+			// A check for a transport of another loop: the kernel hashed
+			// this client's address to our socket. Hand it over, and the
+			// rest of this address's datagrams after it.
+			other := v.(*transport).lp
+			if len(l.routes) >= maxRoutes {
+				clear(l.routes)
+			}
+			l.routes[from] = other
+			l.lp.handOff(other, b, from)
+			return
+		}
 		l.p.counters.DropSTUN.Add(1)
 		return
 	}
@@ -475,6 +681,16 @@ func (l *loopState) handleSTUN(b []byte, from netip.AddrPort, now int64) {
 		return
 	}
 	l.commit(out, from)
+}
+
+// route passes a datagram from an address this loop has no transport for
+// to the loop a STUN check from that address went to, or drops it.
+func (l *loopState) route(b []byte, from netip.AddrPort) {
+	if other := l.routes[from]; other != nil {
+		l.lp.handOff(other, b, from)
+		return
+	}
+	l.p.counters.DropUnknown.Add(1)
 }
 
 // newIntegrity keys MESSAGE-INTEGRITY with the server's ICE password.

@@ -82,7 +82,11 @@ func (l *loopState) flush() {
 // loopState is everything the media loop owns. Only the loop goroutine (and
 // commands, which run on it) touches it; no locks.
 type loopState struct {
-	p *plane
+	p  *plane
+	lp *mediaLoop // nil in tests that drive the loop without sockets
+	// routes are addresses whose datagrams belong to another loop's
+	// transport (learnt from a STUN check handed to it).
+	routes map[netip.AddrPort]*mediaLoop
 	// wire sends a batch of egress messages (netio.Conn.WriteBatch; a fake in tests).
 	wire   func(ms []netio.Message)
 	egress []netio.Message
@@ -124,6 +128,7 @@ func newLoopState(p *plane) *loopState {
 		p:          p,
 		byUfrag:    map[string]*transport{},
 		byAddr:     map[netip.AddrPort]*transport{},
+		routes:     map[netip.AddrPort]*mediaLoop{},
 		transports: map[*transport]struct{}{},
 		tracks:     map[string]*source{},
 		forwards:   map[uint64]*downTrack{},

@@ -46,6 +46,9 @@ type Config struct {
 	// GSO sends runs of same-size packets to one address as one UDP GSO
 	// super-packet when the kernel supports it; false sends plain datagrams.
 	GSO bool
+	// Loops is the number of media loops (media_loops), each with its own
+	// SO_REUSEPORT socket on Port; 0 or 1 means one loop and a plain socket.
+	Loops int
 	// ReadBufferSize and WriteBufferSize are the media socket's SO_RCVBUF
 	// and SO_SNDBUF in bytes (the kernel caps them at net.core.rmem_max and
 	// wmem_max); 0 means DefaultSocketBufferSize.
@@ -100,6 +103,11 @@ type TransportConfig struct {
 	ID string
 	// Events receives the transport's events; nil drops them.
 	Events TransportEvents
+	// Shard groups transports that exchange media (the channel id): all of
+	// one shard live on one media loop, so forwarding among them stays on
+	// it. A downstream can only subscribe to a track of its own shard.
+	// Empty means the first loop.
+	Shard string
 }
 
 // LocalParams are the transport's own ICE credentials for the offer.

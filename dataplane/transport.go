@@ -28,6 +28,7 @@ import (
 // Counters are atomics so Stats can read them from anywhere.
 type transport struct {
 	p         *plane
+	lp        *mediaLoop // the loop that owns ls
 	id        string
 	events    TransportEvents
 	local     LocalParams
@@ -104,9 +105,11 @@ func (p *plane) newTransport(cfg TransportConfig) (*transport, error) {
 		integrity: newIntegrity(pwd),
 		rtcpSSRC:  randomUint32(),
 		hsDone:    make(chan struct{}),
+		lp:        p.loopFor(cfg.Shard),
 	}
+	conn := t.lp.conn
 	t.hs = handshake.NewConn(net.UDPAddrFromAddrPort(p.local), func(b []byte, to *net.UDPAddr) error {
-		_, err := p.conn.WriteToUDPAddrPort(b, to.AddrPort())
+		_, err := conn.WriteToUDPAddrPort(b, to.AddrPort())
 		return err
 	})
 	t.ls = transportLoopState{
@@ -120,7 +123,8 @@ func (p *plane) newTransport(cfg TransportConfig) (*transport, error) {
 	p.mu.Lock()
 	p.transports[t] = struct{}{}
 	p.mu.Unlock()
-	if err := p.do(func(l *loopState) {
+	p.ufrags.Store(ufrag, t)
+	if err := t.lp.do(func(l *loopState) {
 		t.ls.created = l.p.now()
 		t.ls.lastSeen = t.ls.created
 		l.byUfrag[ufrag] = t
@@ -129,6 +133,7 @@ func (p *plane) newTransport(cfg TransportConfig) (*transport, error) {
 		p.mu.Lock()
 		delete(p.transports, t)
 		p.mu.Unlock()
+		p.ufrags.Delete(ufrag)
 		return nil, err
 	}
 	return t, nil
@@ -157,7 +162,7 @@ func (t *transport) setRemote(r RemoteParams) error {
 	t.hsCancel = cancel
 	t.mu.Unlock()
 
-	if err := t.p.do(func(l *loopState) {
+	if err := t.lp.do(func(l *loopState) {
 		t.ls.remoteUfrag = r.Ufrag
 		t.ls.transportCC = r.TransportCC
 	}); err != nil {
@@ -200,7 +205,7 @@ func (t *transport) runDTLS(ctx context.Context, r RemoteParams) {
 		var tx *srtp.Context
 		tx, err = srtp.CreateContext(res.Keys.LocalMasterKey, res.Keys.LocalMasterSalt, res.Profile)
 		if err == nil {
-			err = t.p.doWait(func(l *loopState) { l.installSRTP(t, rx, tx) })
+			err = t.lp.doWait(func(l *loopState) { l.installSRTP(t, rx, tx) })
 		}
 	}
 	if err != nil {
@@ -265,11 +270,11 @@ func (t *transport) addUpstream(u Upstream) error {
 	if _, ok := CodecByPayloadType(u.PayloadType); !ok {
 		return fmt.Errorf("dataplane: upstream %s: unknown payload type %d", u.TrackID, u.PayloadType)
 	}
-	return t.p.doWait(func(l *loopState) { l.addUpstream(t, u) })
+	return t.lp.doWait(func(l *loopState) { l.addUpstream(t, u) })
 }
 
 func (t *transport) removeUpstream(id string) {
-	_ = t.p.do(func(l *loopState) { l.removeUpstream(t, id) })
+	_ = t.lp.do(func(l *loopState) { l.removeUpstream(t, id) })
 }
 
 func (t *transport) addDownstream(d Downstream) error {
@@ -277,7 +282,7 @@ func (t *transport) addDownstream(d Downstream) error {
 		return fmt.Errorf("dataplane: downstream %s: SSRC 0", d.TrackID)
 	}
 	var err error
-	if werr := t.p.doWait(func(l *loopState) { err = l.addDownstream(t, d) }); werr != nil {
+	if werr := t.lp.doWait(func(l *loopState) { err = l.addDownstream(t, d) }); werr != nil {
 		return werr
 	}
 	return err
@@ -285,7 +290,7 @@ func (t *transport) addDownstream(d Downstream) error {
 
 func (t *transport) setDownstreamLayer(id, rid string) error {
 	var err error
-	if werr := t.p.doWait(func(l *loopState) { err = l.setLayer(t, id, rid) }); werr != nil {
+	if werr := t.lp.doWait(func(l *loopState) { err = l.setLayer(t, id, rid) }); werr != nil {
 		return werr
 	}
 	return err
@@ -293,7 +298,7 @@ func (t *transport) setDownstreamLayer(id, rid string) error {
 
 func (t *transport) pauseDownstream(id string, paused bool) error {
 	var err error
-	if werr := t.p.doWait(func(l *loopState) { err = l.pauseDownstream(t, id, paused) }); werr != nil {
+	if werr := t.lp.doWait(func(l *loopState) { err = l.pauseDownstream(t, id, paused) }); werr != nil {
 		return werr
 	}
 	return err
@@ -301,18 +306,18 @@ func (t *transport) pauseDownstream(id string, paused bool) error {
 
 func (t *transport) setUpstreamBitrateCap(id string, bps uint64) error {
 	var err error
-	if werr := t.p.doWait(func(l *loopState) { err = l.setCap(t, id, bps) }); werr != nil {
+	if werr := t.lp.doWait(func(l *loopState) { err = l.setCap(t, id, bps) }); werr != nil {
 		return werr
 	}
 	return err
 }
 
 func (t *transport) removeDownstream(id string) {
-	_ = t.p.do(func(l *loopState) { l.removeDownstream(t, id) })
+	_ = t.lp.do(func(l *loopState) { l.removeDownstream(t, id) })
 }
 
 func (t *transport) requestKeyFrame(id string) {
-	_ = t.p.do(func(l *loopState) {
+	_ = t.lp.do(func(l *loopState) {
 		if src := t.ls.sources[id]; src != nil {
 			for _, up := range src.layers {
 				l.requestKeyframe(up, l.p.now(), true)
@@ -353,7 +358,7 @@ func (t *transport) close(err error) {
 		cancel := t.hsCancel
 		started := t.remoteSet
 		t.mu.Unlock()
-		_ = t.p.doWait(func(l *loopState) { l.removeTransport(t) })
+		_ = t.lp.doWait(func(l *loopState) { l.removeTransport(t) })
 		if as != nil {
 			// Channels close before the transport (DESIGN §6: the SDK
 			// otherwise reports an abnormal close).
@@ -372,6 +377,7 @@ func (t *transport) close(err error) {
 		t.p.mu.Lock()
 		delete(t.p.transports, t)
 		t.p.mu.Unlock()
+		t.p.ufrags.Delete(t.local.Ufrag)
 		if t.events != nil {
 			t.events.OnClosed(err)
 		}

@@ -22,6 +22,7 @@ func TestRegisterPlane(t *testing.T) {
 # TYPE hayate_media_dropped_total counter
 hayate_media_dropped_total{reason="command_queue_full"} 0
 hayate_media_dropped_total{reason="decrypt"} 2
+hayate_media_dropped_total{reason="handoff_full"} 0
 hayate_media_dropped_total{reason="kernel_receive_buffer"} 0
 hayate_media_dropped_total{reason="not_ready"} 0
 hayate_media_dropped_total{reason="stun"} 0

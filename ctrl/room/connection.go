@@ -64,6 +64,7 @@ type Connection struct {
 	icePolicy                         string          // "" means Config.ICETransportPolicy
 	turn                              TURNOptions
 	soraClient, environment           string
+	audioLang                         string // audio_streaming_language_code
 	joinedAt                          time.Time
 	sdpSessionID                      uint64
 	ch                                *channel // set before the transport exists, never changed
@@ -124,7 +125,7 @@ func (c *Connection) infoLocked() ConnectionInfo {
 		ConnectionID: c.id, ClientID: c.clientID, BundleID: c.bundleID,
 		Role: c.role, Audio: c.audio.enabled, Video: c.video.enabled,
 		Metadata: c.metadata, NotifyMetadata: c.notifyMetadata,
-		SoraClient: c.soraClient, Environment: c.environment,
+		SoraClient: c.soraClient, Environment: c.environment, AudioStreamingLanguageCode: c.audioLang,
 		JoinedAt: c.joinedAt, Created: c.created, CreatedAt: c.createdAt,
 		Simulcast: c.simulcastSenderLocked(), Spotlight: c.ch.spot != nil,
 	}

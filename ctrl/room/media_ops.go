@@ -521,3 +521,30 @@ var (
 	_ MediaControls = planeTransport{}
 	_ RTPForwarder  = (*PlaneFactory)(nil)
 )
+
+// ForwardAudio sends the connection's audio track as plain RTP with ssrc to
+// to, beside (and independent of) StartRTPForwarding: audio streaming
+// (ctrl/audiostream) reads it on a loopback socket. stop ends it and may be
+// called more than once, also after the connection left. It fails with
+// ErrNoTrack when the connection publishes no audio (yet).
+func (c *Connection) ForwardAudio(to netip.AddrPort, ssrc uint32) (stop func(), err error) {
+	fw, ok := c.reg.cfg.Transports.(RTPForwarder)
+	if !ok {
+		return nil, fmt.Errorf("%w: the transports cannot forward plain RTP", ErrMediaUnsupported)
+	}
+	c.ch.mu.Lock()
+	left, id := c.left, c.trackOfKindLocked(dataplane.KindAudio)
+	c.ch.mu.Unlock()
+	switch {
+	case left:
+		return nil, ErrLeft
+	case id == "":
+		return nil, fmt.Errorf("%w: %s publishes no audio", ErrNoTrack, c.id)
+	}
+	fid, err := fw.StartRTPForwarding(id, to, ssrc)
+	if err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	return func() { once.Do(func() { fw.StopRTPForwarding(fid) }) }, nil
+}

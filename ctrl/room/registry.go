@@ -108,6 +108,9 @@ type JoinRequest struct {
 	NotifyMetadata json.RawMessage
 	// SoraClient and Environment identify the client in logs and stats.
 	SoraClient, Environment string
+	// AudioStreamingLanguageCode is connect's audio_streaming_language_code
+	// (audio streaming sends the connection's audio only when it is set).
+	AudioStreamingLanguageCode string
 
 	// DataChannelSignaling asks for signaling over DataChannels (connect's
 	// data_channel_signaling); IgnoreDisconnectWebSocket (only with it) keeps
@@ -399,6 +402,7 @@ type ConnectionInfo struct {
 	AudioBitRate, VideoBitRate       int
 	Metadata, NotifyMetadata         json.RawMessage
 	SoraClient, Environment          string
+	AudioStreamingLanguageCode       string
 	JoinedAt                         time.Time
 	// Created is true once the transport came up (connection.created);
 	// CreatedAt is then the time it did.
@@ -490,6 +494,7 @@ func (r *Registry) Join(req JoinRequest, peer Peer) (*Connection, error) {
 		turn:           req.TURN,
 		soraClient:     req.SoraClient,
 		environment:    req.Environment,
+		audioLang:      req.AudioStreamingLanguageCode,
 		joinedAt:       r.cfg.Now(),
 		sdpSessionID:   r.uint63(),
 		forwarding:     make(map[string]string),
@@ -515,7 +520,13 @@ func (r *Registry) Join(req JoinRequest, peer Peer) (*Connection, error) {
 		return nil, r.refuse(&req, peer, refused)
 	}
 	c.ch = ch
-	tr, err := r.cfg.Transports.NewTransport(id, connEvents{c})
+	var tr Transport
+	if sf, ok := r.cfg.Transports.(ShardedTransportFactory); ok {
+		// One media loop per channel: its forwarding never crosses loops.
+		tr, err = sf.NewShardedTransport(id, req.ChannelID, connEvents{c})
+	} else {
+		tr, err = r.cfg.Transports.NewTransport(id, connEvents{c})
+	}
 	if err != nil {
 		c.ch.mu.Lock()
 		c.left = true

@@ -63,6 +63,13 @@ type TransportFactory interface {
 	Candidates() []dataplane.Candidate
 }
 
+// ShardedTransportFactory is a TransportFactory that can place the
+// transports of one channel together (dataplane.TransportConfig.Shard: one
+// media loop per channel). The registry uses it when the factory has it.
+type ShardedTransportFactory interface {
+	NewShardedTransport(id, shard string, events dataplane.TransportEvents) (Transport, error)
+}
+
 // PlaneTransports adapts a dataplane.Plane to a TransportFactory. The plane
 // delivers transport events from its own goroutine and asks that they be
 // handed off; the adapter runs each one on a new goroutine (there are two
@@ -88,7 +95,12 @@ type PlaneFactory struct {
 
 // NewTransport implements TransportFactory.
 func (f *PlaneFactory) NewTransport(id string, events dataplane.TransportEvents) (Transport, error) {
-	t, err := f.plane.NewTransport(dataplane.TransportConfig{ID: id, Events: asyncEvents{f, id, events}})
+	return f.NewShardedTransport(id, "", events)
+}
+
+// NewShardedTransport implements ShardedTransportFactory.
+func (f *PlaneFactory) NewShardedTransport(id, shard string, events dataplane.TransportEvents) (Transport, error) {
+	t, err := f.plane.NewTransport(dataplane.TransportConfig{ID: id, Shard: shard, Events: asyncEvents{f, id, events}})
 	if err != nil {
 		return nil, err
 	}

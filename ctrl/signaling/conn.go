@@ -3,6 +3,7 @@ package signaling
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/hayate-sfu/hayate/ctrl/offer"
 	"github.com/hayate-sfu/hayate/ctrl/room"
+	"github.com/hayate-sfu/hayate/ctrl/uastats"
 	"github.com/hayate-sfu/hayate/dataplane"
 )
 
@@ -453,11 +455,27 @@ func (c *conn) handle(b []byte) *closeError {
 		return closeErr(CloseUnexpectedMessage, "UNEXPECTED-MESSAGE", "update (this server sends re-offer, never update)")
 	case typeDisconnect:
 		return &closeError{code: CloseNormal, reason: "TYPE-DISCONNECT"}
-	case typeCandidate, typePong, typeStats:
+	case typePong, typeStats:
+		c.recordStats(m.Stats)
+	case typeCandidate:
 		// ICE-lite: the server learns the client's addresses from its
-		// checks. Stats in pong/stats are not used yet.
+		// checks.
 	}
 	return nil
+}
+
+// recordStats keeps a client's stats report for the user-agent stats API;
+// a report the store refuses is the client's problem, logged and dropped.
+func (c *conn) recordStats(report json.RawMessage) {
+	st := c.s.cfg.UAStats
+	if st == nil || c.room == nil || len(report) == 0 {
+		return
+	}
+	info := c.room.Info()
+	if err := st.Record(uastats.ConnInfo{ChannelID: info.ChannelID, SessionID: info.SessionID,
+		ClientID: info.ClientID, ConnectionID: info.ConnectionID}, report, time.Now()); err != nil {
+		c.log.Debug("signaling: stats report dropped", "err", err)
+	}
 }
 
 // handleDataChannel runs one message of a signaling DataChannel; a non-nil
@@ -487,6 +505,7 @@ func (c *conn) handleDataChannel(f dcFrame) *closeError {
 			c.s.metrics.received.WithLabelValues("invalid").Inc()
 		} else {
 			c.s.metrics.received.WithLabelValues(typeStats).Inc()
+			c.recordStats(m.Stats)
 		}
 	}
 	return nil

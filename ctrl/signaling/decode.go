@@ -37,6 +37,7 @@ type message struct {
 	Connect *room.JoinRequest // connect
 	SDP     string            // answer, re-answer
 	Reason  string            // disconnect
+	Stats   json.RawMessage   // pong's stats, stats' reports (undecoded)
 }
 
 // rawMessage has every field any client message may carry, undecoded, so
@@ -81,6 +82,10 @@ type rawMessage struct {
 
 	// disconnect
 	Reason json.RawMessage `json:"reason"`
+
+	// pong, stats
+	Stats   json.RawMessage `json:"stats"`
+	Reports json.RawMessage `json:"reports"`
 }
 
 // decode reads one text frame. It fails with a *closeError naming the
@@ -113,6 +118,10 @@ func decode(b []byte) (message, *closeError) {
 		return m, closeErr(CloseUnknownType, "UNKNOWN-TYPE", strconv.Quote(truncate(typ, 40)))
 	}
 	switch typ {
+	case typePong:
+		m.Stats = raw.Stats
+	case typeStats:
+		m.Stats = raw.Reports
 	case typeConnect:
 		req, err := decodeConnect(&raw)
 		if err != nil {
@@ -223,7 +232,7 @@ func decodeConnect(raw *rawMessage) (*room.JoinRequest, *closeError) {
 			return nil, err
 		}
 	}
-	if _, _, err = optStr("audio_streaming_language_code", raw.AudioStreamingLanguageCode, 0, 255); err != nil {
+	if req.AudioStreamingLanguageCode, _, err = optStr("audio_streaming_language_code", raw.AudioStreamingLanguageCode, 0, 255); err != nil {
 		return nil, err
 	}
 	if req.SoraClient, _, err = optStr("sora_client", raw.SoraClient, 0, 1024); err != nil {

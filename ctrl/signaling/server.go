@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/hayate-sfu/hayate/ctrl/room"
+	"github.com/hayate-sfu/hayate/ctrl/uastats"
 	"github.com/hayate-sfu/hayate/ctrl/webhook"
 	"github.com/hayate-sfu/hayate/dataplane"
 	"github.com/prometheus/client_golang/prometheus"
@@ -88,6 +89,9 @@ type Config struct {
 	Notify bool
 	// Version is sent as offer.version; empty omits it.
 	Version string
+	// UAStats, when set, records each client's stats reports (pong.stats,
+	// stats on the DataChannel) for the user-agent stats API.
+	UAStats *uastats.Store
 	// DataChannelMaxMessageSize is the largest DataChannel message in
 	// bytes; 0 means 262144. It is offered as a=max-message-size, and a
 	// larger message from a client (or one whose zlib content is larger) is
