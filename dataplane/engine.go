@@ -29,6 +29,7 @@ import (
 // Timing of the loop's periodic work.
 const (
 	tickInterval     = 20 * time.Millisecond  // NACK generation, command polling
+	idleTickInterval = time.Second            // a loop without transports
 	twccInterval     = 100 * time.Millisecond // transport-wide CC feedback to publishers
 	reportInterval   = time.Second            // RR to publishers, SR to subscribers, keyframe retries
 	iceTimeout       = 30 * time.Second       // no authenticated check or SRTP for this long: gone (RFC 7675)
@@ -536,12 +537,20 @@ func (lp *mediaLoop) run() {
 		if ticked {
 			l.tick(now)
 			nextTick = now + int64(tickInterval)
+			if l.idle() {
+				nextTick = now + int64(idleTickInterval)
+			}
 			p.counters.RecvSyscalls.Add(lp.nio.Stats.RecvCalls - lp.seen.RecvCalls)
 			lp.seen.RecvCalls = lp.nio.Stats.RecvCalls
 			if d, err := lp.nio.KernelDrops(); err == nil && d >= lp.seenDrops {
 				p.counters.KernelRxDrops.Add(d - lp.seenDrops)
 				lp.seenDrops = d
 			}
+		}
+		if !ticked && nextTick-now > int64(tickInterval) && !l.idle() {
+			// A command gave an idle loop work: back to the short tick.
+			nextTick = now + int64(tickInterval)
+			ticked = true // re-arm the deadline
 		}
 		if l.frameOpen && l.groupByDestination && l.en > 0 && l.en <= len(l.egress)*3/4 {
 			if holdUntil == 0 {
@@ -682,6 +691,10 @@ func (l *loopState) handleSTUN(b []byte, from netip.AddrPort, now int64) {
 	}
 	l.commit(out, from)
 }
+
+// idle reports whether the loop has nothing to time: no transport, no RTP
+// forwarding.
+func (l *loopState) idle() bool { return len(l.transports) == 0 && len(l.forwards) == 0 }
 
 // route passes a datagram from an address this loop has no transport for
 // to the loop a STUN check from that address went to, or drops it.
