@@ -53,6 +53,7 @@ type serverSpec struct {
 	// gsoKnown says the binary has the media_gso key, so HAYATE_MEDIA_GSO
 	// is set at all (to true or false).
 	gsoKnown bool
+	loops    int // kindHayate: HAYATE_MEDIA_LOOPS when > 0
 }
 
 // child is a server under test running as a child process, so that its CPU
@@ -122,6 +123,9 @@ func startChild(ctx context.Context, spec serverSpec, dir string) (*child, error
 		)
 		if spec.gsoKnown {
 			env = append(env, "HAYATE_MEDIA_GSO="+strconv.FormatBool(spec.gso))
+		}
+		if spec.loops > 0 {
+			env = append(env, "HAYATE_MEDIA_LOOPS="+strconv.Itoa(spec.loops))
 		}
 	case kindBaseline:
 		argv = append(argv,

@@ -85,6 +85,9 @@ type Options struct {
 	Warmup time.Duration
 	// GSO selects the runs with HAYATE_MEDIA_GSO.
 	GSO GSO
+	// MediaLoops, when > 0, runs Hayate with HAYATE_MEDIA_LOOPS set to it;
+	// 0 leaves the server's default (one loop per CPU).
+	MediaLoops int
 
 	// HayateBin is the Hayate server binary; empty measures the baseline
 	// alone (BaselineCmd is then required).

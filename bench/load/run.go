@@ -44,7 +44,7 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 		if o.HayateBin == "" {
 			continue
 		}
-		m, err := measure(ctx, o, serverSpec{kind: kindHayate, argv: []string{o.HayateBin}, gso: gso, gsoKnown: gsoKnown})
+		m, err := measure(ctx, o, serverSpec{kind: kindHayate, argv: []string{o.HayateBin}, gso: gso, gsoKnown: gsoKnown, loops: o.MediaLoops})
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
