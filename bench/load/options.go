@@ -85,6 +85,10 @@ type Options struct {
 	Warmup time.Duration
 	// GSO selects the runs with HAYATE_MEDIA_GSO.
 	GSO GSO
+	// JoinChannelSize, when > 0, spreads the join scenario's clients over
+	// channels of that many (small meetings); 0 puts them all in one
+	// channel, where every join is notified to every member before it.
+	JoinChannelSize int
 	// MediaLoops, when > 0, runs Hayate with HAYATE_MEDIA_LOOPS set to it;
 	// 0 leaves the server's default (one loop per CPU).
 	MediaLoops int

@@ -1,6 +1,7 @@
 package load
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -51,6 +52,9 @@ type member struct {
 	// audioFans and videoFans are how many members receive its audio and
 	// video stream.
 	audioFans, videoFans int
+	// channel, when set, is the member's own channel (join scenario with
+	// JoinChannelSize); empty means the session's.
+	channel string
 }
 
 func (m member) sends() bool    { return m.role != "recvonly" }
@@ -78,7 +82,13 @@ func plan(o Options) (channel string, groups [][]member) {
 		}
 	case ScenarioJoin:
 		channel = "load-join"
-		groups = [][]member{rep(o.Subs, member{role: "recvonly", audio: true, video: true})}
+		g := rep(o.Subs, member{role: "recvonly", audio: true, video: true})
+		if o.JoinChannelSize > 0 {
+			for i := range g {
+				g[i].channel = fmt.Sprintf("%s-%d", channel, i/o.JoinChannelSize)
+			}
+		}
+		groups = [][]member{g}
 	default:
 		channel = "load-fanout"
 		groups = [][]member{
@@ -262,7 +272,7 @@ func (s *session) join(ctx context.Context, m member) error {
 
 	cfg := soraclient.Config{
 		SignalingURL: s.c.signaling,
-		ChannelID:    s.channel,
+		ChannelID:    cmp.Or(m.channel, s.channel),
 		Role:         m.role,
 		Audio:        m.audio,
 		Video:        m.video,
