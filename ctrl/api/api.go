@@ -99,6 +99,10 @@ type Config struct {
 	// and TURN keys are 0 when absent; other absent keys are left out. It
 	// is called once per GetStatsReport and must not block.
 	ExtraCounters func() map[string]uint64
+	// ClusterStatus, when set, gives GetStatsReport's cluster block
+	// ({raft_state, raft_term, raft_commit_index}); ok=false (no cluster
+	// joined yet) leaves the block out, as without clustering.
+	ClusterStatus func() (status any, ok bool)
 }
 
 // License is GetLicense's answer. Hayate needs no license: these are the

@@ -207,8 +207,9 @@
 // # Not implemented yet (501 NOT-IMPLEMENTED)
 //
 //	operations                                                                  needs
-//	Sora_20221221.InitCluster, Sora_20211215.JoinCluster, RegisterClusterNode,   the cluster
-//	  ListClusterNodes, ListClusterChannels, Sora_20220629.PurgeClusterNode
+//	Sora_20221221.InitCluster, Sora_20211215.JoinCluster, RegisterClusterNode,   cluster = true (then
+//	  ListClusterNodes, ListClusterChannels, Sora_20220629.PurgeClusterNode        ctrl/cluster serves them
+//	                                                                               through Config.Intercept)
 //	Sora_20230628.*ForwardingFilter(s) (7 operations)                            forwarding filters
 //	Sora_20230628.TerminateSession, Sora_20231220.GetSession, ListSessions       session operations
 //	Sora_20231220.StartRecording, StopRecording                                  recording

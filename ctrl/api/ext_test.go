@@ -169,6 +169,14 @@ var extGoldenCases = []goldenCase{
 			}
 		}
 	}},
+	{name: "GetStatsReport/cluster", target: tReport, cfg: func(c *Config) {
+		c.ClusterStatus = func() (any, bool) {
+			return map[string]any{"raft_state": "leader", "raft_term": 3, "raft_commit_index": 42}, true
+		}
+	}},
+	{name: "GetStatsReport/cluster_not_joined", target: tReport, cfg: func(c *Config) {
+		c.ClusterStatus = func() (any, bool) { return nil, false }
+	}},
 }
 
 func TestExtGolden(t *testing.T) {

@@ -15,7 +15,8 @@ import (
 // supplies the others (webhooks, TURN, SCTP), the webhook and TURN ones
 // being 0 without it. Left out until they can be counted:
 // total_connection_updated, total_sent_srtp_sfu_delay_us, error,
-// erlang_vm; and cluster (no cluster).
+// erlang_vm. The cluster block comes from Config.ClusterStatus, and only
+// on a node that is in a cluster.
 
 // zeroReportKeys are reported as 0 when Config.ExtraCounters does not
 // supply them: sora_exporter reads them.
@@ -106,6 +107,11 @@ func (a *API) getStatsReport(*noRequest) (any, *Error) {
 			if !computedReportKeys[k] && k != "" {
 				r[k] = v
 			}
+		}
+	}
+	if a.cfg.ClusterStatus != nil {
+		if st, ok := a.cfg.ClusterStatus(); ok {
+			r["cluster"] = st
 		}
 	}
 	return r, nil

@@ -12,7 +12,9 @@
 //  1. stop accepting: the signaling/try-it and API listeners close, requests
 //     in progress finish;
 //  2. the signaling server disconnects every client with a reason;
-//  3. the media plane closes (every transport ends);
+//  3. with cluster = true the node's cluster part closes (it stays a
+//     member, connected: false for the others, until it returns or is
+//     purged); the media plane closes (every transport ends);
 //  4. the admin listener closes last, so /healthz and /metrics answer while
 //     clients drain;
 //  5. Shutdown waits for every goroutine New started.
@@ -26,6 +28,13 @@
 //	api_port        the HTTP API (ctrl/api) over the signaling server's room registry
 //	media_port      UDP, owned by the dataplane
 //	admin_port      /healthz, /metrics, /debug/pprof/ on admin_address
+//	cluster_port    with cluster = true: raft, liveness and forwarded API
+//	                calls between nodes (ctrl/cluster), on listen_address
+//	                (the port in node_name when it has one)
+//
+// With cluster = true the API's Intercept is the cluster's (cluster
+// operations, forwarding to a channel's owner, ListChannels local: false)
+// and the webhooks' node_name is node_name.
 //
 // # Concurrency
 //

@@ -2,13 +2,16 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,10 +20,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hayate-sfu/hayate/ctrl/api"
+	"github.com/hayate-sfu/hayate/ctrl/audiostream"
+	"github.com/hayate-sfu/hayate/ctrl/cluster"
 	"github.com/hayate-sfu/hayate/ctrl/config"
 	"github.com/hayate-sfu/hayate/ctrl/obs"
 	"github.com/hayate-sfu/hayate/ctrl/room"
 	"github.com/hayate-sfu/hayate/ctrl/signaling"
+	"github.com/hayate-sfu/hayate/ctrl/uastats"
 	"github.com/hayate-sfu/hayate/ctrl/webhook"
 	"github.com/hayate-sfu/hayate/ctrl/webui"
 	"github.com/hayate-sfu/hayate/dataplane"
@@ -49,6 +55,9 @@ type Server struct {
 	sessionHooks, eventHooks *webhook.Notifier
 	sig                      *signaling.Server
 	admin                    *obs.Admin
+	uaStats                  *uastats.Store
+	streams                  *audiostream.Streams
+	cluster                  *cluster.Cluster // nil unless cluster = true
 
 	sigLn, apiLn     net.Listener
 	sigHTTP, apiHTTP *http.Server
@@ -99,6 +108,15 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	if s.apiLn, err = listen("API", cfg.APIPort); err != nil {
 		return nil, err
 	}
+	if cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("server: tls_cert_file / tls_key_file: %w", err)
+		}
+		// WebSocket upgrades need HTTP/1.1.
+		tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
+		s.sigLn, s.apiLn = tls.NewListener(s.sigLn, tc), tls.NewListener(s.apiLn, tc)
+	}
 	adminAddr := netip.AddrPortFrom(cfg.AdminAddress, uint16(cfg.AdminPort)).String()
 	if s.admin, err = obs.NewAdmin(adminAddr, s.reg, log.With("component", "admin")); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -106,11 +124,14 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	undo = append(undo, func() { s.admin.Close() })
 
 	s.plane, err = dataplane.New(dataplane.Config{
-		ListenAddress: cfg.ListenAddress.String(),
-		Port:          cfg.MediaPort,
-		PublicIPs:     publicIPs,
-		GSO:           cfg.MediaGSO,
-		Logger:        log.With("component", "dataplane"),
+		ListenAddress:   cfg.ListenAddress.String(),
+		Port:            cfg.MediaPort,
+		PublicIPs:       publicIPs,
+		GSO:             cfg.MediaGSO,
+		Loops:           mediaLoops(cfg.MediaLoops),
+		ReadBufferSize:  cfg.MediaReadBufferSize,
+		WriteBufferSize: cfg.MediaWriteBufferSize,
+		Logger:          log.With("component", "dataplane"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: media plane: %w", err)
@@ -138,7 +159,10 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 				}
 				return false
 			},
-			Logger: log.With("component", "turn"),
+			TLSCertFile: cfg.TLSCertFile,
+			TLSKeyFile:  cfg.TLSKeyFile,
+			TLSPort:     cfg.TURNTLSPort,
+			Logger:      log.With("component", "turn"),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("server: %w", err)
@@ -152,10 +176,39 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	}
 
 	nodeName := "hayate@" + publicIPs[0].String()
+	if cfg.Cluster {
+		nodeName = cfg.NodeName // the cluster's name of this node
+	}
 	s.sessionHooks = webhook.NewNotifier(webhook.NotifierConfig{URL: cfg.SessionWebhookURL, Timeout: cfg.WebhookResponseTimeout, Logger: log.With("component", "webhook")})
 	s.eventHooks = webhook.NewNotifier(webhook.NotifierConfig{URL: cfg.EventWebhookURL, Timeout: cfg.WebhookResponseTimeout, Logger: log.With("component", "webhook")})
 	undo = append(undo, s.sessionHooks.Close, s.eventHooks.Close)
+	authHook := webhook.New(webhook.Config{
+		AuthURL: cfg.AuthWebhookURL, Timeout: cfg.WebhookResponseTimeout,
+		Label: "Hayate", NodeName: nodeName, Version: Version,
+	})
+	if err := s.reg.Register(webhook.NewCollector(authHook, s.sessionHooks, s.eventHooks)); err != nil {
+		return nil, fmt.Errorf("server: webhook metrics: %w", err)
+	}
+	s.uaStats, err = uastats.New(uastats.Config{Registerer: s.reg})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	var streams atomic.Pointer[audiostream.Streams] // set once the signaling server exists
 	hook := func(kind string, fields map[string]any) {
+		// Called with room locks held: both calls only take their own
+		// short locks and never call back into the room.
+		switch kind {
+		case "connection.created":
+			if st := streams.Load(); st != nil {
+				st.Changed()
+			}
+		case "connection.destroyed":
+			id, _ := fields["connection_id"].(string)
+			s.uaStats.Forget(id)
+			if st := streams.Load(); st != nil {
+				st.Forget(id)
+			}
+		}
 		n, typ := s.eventHooks, "event"
 		if strings.HasPrefix(kind, "session.") {
 			n, typ = s.sessionHooks, "session"
@@ -170,14 +223,18 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		n.Send(fields)
 	}
 
+	// With a cluster, the channel's owner takes each connect; s.cluster is
+	// set below, before any listener serves.
+	var place func(string) (string, error)
+	if cfg.Cluster {
+		place = func(ch string) (string, error) { return s.cluster.Place(ch) }
+	}
 	s.sig, err = signaling.New(signaling.Config{
-		Webhook:    hook,
-		ICEServers: iceServers,
-		AuthSecret: cfg.SignalingAuthSecret,
-		AuthWebhook: webhook.New(webhook.Config{
-			AuthURL: cfg.AuthWebhookURL, Timeout: cfg.WebhookResponseTimeout,
-			Label: "Hayate", NodeName: nodeName, Version: Version,
-		}),
+		Place:              place,
+		Webhook:            hook,
+		ICEServers:         iceServers,
+		AuthSecret:         cfg.SignalingAuthSecret,
+		AuthWebhook:        authHook,
 		AuthAllowRawSecret: cfg.SignalingAuthAllowRawSecret,
 		ICETransportPolicy: cfg.ICETransportPolicy,
 		Plane:              s.plane,
@@ -191,16 +248,46 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		DataChannelMaxMessageSize:   cfg.DataChannelMaxMessageSize,
 		DataChannelMaxBufferedBytes: cfg.DataChannelMaxBufferedBytes,
 		Version:                     Version,
+		UAStats:                     s.uaStats,
+
+		MaxConnections:                 cfg.MaxConnections,
+		MaxConnectionsPerChannel:       cfg.MaxConnectionsPerChannel,
+		MaxConnectsPerSecondPerAddress: cfg.MaxConnectsPerSecondPerAddress,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: signaling: %w", err)
 	}
+	s.streams, err = audiostream.New(audiostream.Config{
+		URL:    cfg.AudioStreamingURL,
+		Header: true, // TODO: sora.conf audio_streaming_header
+		Rooms: audiostream.RegistryRooms{Registry: s.sig.Rooms(),
+			LanguageCode: func(i room.ConnectionInfo) string { return i.AudioStreamingLanguageCode }},
+		Logger:     log.With("component", "audiostream"),
+		Registerer: s.reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: audio streaming: %w", err)
+	}
+	undo = append(undo, s.streams.Close)
+	streams.Store(s.streams)
 
 	sigMux := http.NewServeMux()
 	sigMux.Handle("/signaling", s.sig)
 	sigMux.Handle("/", webui.Handler(cfg.SDKDir))
 	s.sigHTTP = s.httpServer(sigMux, "signaling")
+	var intercept func(string, []byte) (int, []byte, bool)
+	if cfg.Cluster {
+		// s.cluster is set below, before any listener serves.
+		intercept = func(target string, body []byte) (int, []byte, bool) { return s.cluster.Intercept(target, body) }
+	}
 	apiHandler, err := api.New(api.Config{
+		Intercept: intercept,
+		ClusterStatus: func() (any, bool) {
+			if s.cluster == nil {
+				return nil, false
+			}
+			return s.cluster.RaftStatus()
+		},
 		Rooms:        s.sig.Rooms(),
 		Logger:       log.With("component", "api"),
 		Registerer:   s.reg,
@@ -211,17 +298,103 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		CrashLogDir:  cfg.CrashLogDir,
 
 		RTPForwardingAllowList: cfg.RTPForwardingAllowList,
+		UAStats:                s.uaStats,
+		AudioStreams:           s.streams,
+		ExtraCounters: func() map[string]uint64 {
+			m := webhook.Counters(authHook, s.sessionHooks, s.eventHooks)
+			maps.Copy(m, s.turn.Counters()) // a nil *turnsrv.Server gives zeros
+			maps.Copy(m, s.sig.Counters())
+			return m
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: API: %w", err)
 	}
 	s.apiHTTP = s.httpServer(apiHandler, "api")
+	if cfg.Cluster {
+		if s.cluster, err = s.newCluster(apiHandler); err != nil {
+			return nil, err
+		}
+		undo = append(undo, func() { s.cluster.Close() })
+	}
 
 	s.serve("signaling", func() error { return s.sigHTTP.Serve(s.sigLn) })
 	s.serve("api", func() error { return s.apiHTTP.Serve(s.apiLn) })
 	s.serve("admin", s.admin.Serve)
 	return s, nil
 }
+
+// newCluster starts this node's part of the cluster (cluster = true):
+// the cluster listener on listen_address and cluster_port (or the port in
+// node_name), the raft log in data_dir, and the URLs other nodes redirect
+// clients to (external_*_url, or built from node_name's host and this
+// server's signaling and API ports).
+func (s *Server) newCluster(a *api.API) (*cluster.Cluster, error) {
+	cfg := s.cfg
+	host := nodeHost(cfg.NodeName)
+	sigURL, apiURL := cfg.ExternalSignalingURL, cfg.ExternalAPIURL
+	if sigURL == "" {
+		sigURL = s.scheme("ws") + "://" + net.JoinHostPort(host, strconv.Itoa(listenerPort(s.sigLn))) + "/signaling"
+	}
+	if apiURL == "" {
+		apiURL = s.scheme("http") + "://" + net.JoinHostPort(host, strconv.Itoa(listenerPort(s.apiLn))) + "/"
+	}
+	rooms := s.sig.Rooms()
+	c, err := cluster.New(cluster.Config{
+		NodeName:         cfg.NodeName,
+		Port:             cfg.ClusterPort,
+		ListenAddress:    cfg.ListenAddress,
+		DataDir:          cfg.DataDir,
+		ContactNodeNames: cfg.ContactNodeNameList,
+		SignalingURL:     sigURL,
+		APIURL:           apiURL,
+		Version:          Version,
+		License:          cluster.License{MaxConnections: cfg.MaxConnections, SerialCode: "HAYATE", Type: "OSS"},
+		CallLocal:        a.CallLocal,
+		Local: func() cluster.Local {
+			l := cluster.Local{Mode: string(rooms.Mode()), Channels: map[string]int{}}
+			for _, ch := range rooms.Channels() {
+				l.Channels[ch.ChannelID] = ch.Connections
+				l.Connections += ch.Connections
+			}
+			return l
+		},
+		Logger:     s.log.With("component", "cluster"),
+		Registerer: s.reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: cluster: %w", err)
+	}
+	return c, nil
+}
+
+// nodeHost is the host part of a node name (name@host or name@host:port).
+func nodeHost(nodeName string) string {
+	_, host, _ := strings.Cut(nodeName, "@")
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		return h
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+}
+
+// mediaLoops resolves media_loops: 0 (auto) is one loop per CPU the
+// process may use.
+func mediaLoops(n int) int {
+	if n > 0 {
+		return n
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+func listenerPort(ln net.Listener) int {
+	if a, ok := ln.Addr().(*net.TCPAddr); ok {
+		return a.Port
+	}
+	return 0
+}
+
+// Cluster is this node's cluster part (nil unless cluster = true).
+func (s *Server) Cluster() *cluster.Cluster { return s.cluster }
 
 func (s *Server) httpServer(h http.Handler, component string) *http.Server {
 	return &http.Server{
@@ -262,20 +435,28 @@ func tcpNetwork(ip netip.Addr) string {
 	return "tcp6"
 }
 
+// scheme is plain ("ws", "http") or, with tls_cert_file, its TLS form.
+func (s *Server) scheme(plain string) string {
+	if s.cfg.TLSCertFile != "" {
+		return plain + "s"
+	}
+	return plain
+}
+
 // SignalingURL is the WebSocket URL clients connect to, e.g.
 // "ws://127.0.0.1:5000/signaling".
 func (s *Server) SignalingURL() string {
-	return "ws://" + urlHost(s.cfg.ListenAddress, s.sigLn.Addr()) + "/signaling"
+	return s.scheme("ws") + "://" + urlHost(s.cfg.ListenAddress, s.sigLn.Addr()) + "/signaling"
 }
 
 // HTTPURL is the URL of the try-it page, e.g. "http://127.0.0.1:5000/".
 func (s *Server) HTTPURL() string {
-	return "http://" + urlHost(s.cfg.ListenAddress, s.sigLn.Addr()) + "/"
+	return s.scheme("http") + "://" + urlHost(s.cfg.ListenAddress, s.sigLn.Addr()) + "/"
 }
 
 // APIURL is the URL of the HTTP API, e.g. "http://127.0.0.1:3000/".
 func (s *Server) APIURL() string {
-	return "http://" + urlHost(s.cfg.ListenAddress, s.apiLn.Addr()) + "/"
+	return s.scheme("http") + "://" + urlHost(s.cfg.ListenAddress, s.apiLn.Addr()) + "/"
 }
 
 // AdminURL is the URL of the admin listener, e.g. "http://127.0.0.1:6060/".
@@ -328,7 +509,15 @@ func (s *Server) shutdown(ctx context.Context) error {
 	if err := s.sig.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("server: signaling shutdown: %w", err))
 	}
-	// 3. No client is left: the media plane goes.
+	// 3. No client is left: the node leaves the cluster's traffic (it
+	// stays a member, connected: false for the others), then the media
+	// plane goes.
+	if s.cluster != nil {
+		if err := s.cluster.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("server: cluster: %w", err))
+		}
+	}
+	s.streams.Close() // every audio stream ends its POST
 	s.sessionHooks.Close()
 	s.eventHooks.Close()
 	if s.turn != nil {

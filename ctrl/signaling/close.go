@@ -46,6 +46,10 @@ const (
 	// CloseModeBlocked: "MODE-BLOCKED: <mode>" — the API's ChangeMode
 	// refuses new connections; set by the room.
 	CloseModeBlocked = room.CloseModeBlocked
+	// CloseClusterUnavailable: "CLUSTER-UNAVAILABLE: <why>" — with a
+	// cluster, the connect's channel cannot be placed (no raft majority, no
+	// connected node); Config.Place refused it.
+	CloseClusterUnavailable = 4504
 	// CloseInternalError: "INTERNAL-ERROR" — a server fault.
 	CloseInternalError = 4500
 )

@@ -395,6 +395,23 @@ func (c *conn) handle(b []byte) *closeError {
 		if c.room != nil {
 			return closeErr(CloseUnexpectedMessage, "UNEXPECTED-MESSAGE", "second connect")
 		}
+		if place := c.s.cfg.Place; place != nil {
+			// Cluster: the channel's owner takes the connect. Before any
+			// auth, as Sora does; the client reconnects to location.
+			url, err := place(m.Connect.ChannelID)
+			if err != nil {
+				return closeErr(CloseClusterUnavailable, "CLUSTER-UNAVAILABLE", err.Error())
+			}
+			if url != "" {
+				msg, _ := json.Marshal(struct {
+					Type     string `json:"type"`
+					Location string `json:"location"`
+				}{"redirect", url})
+				c.Send(msg)
+				c.s.metrics.redirects.Inc()
+				return closeErr(CloseNormal, "REDIRECT", "")
+			}
+		}
 		var lifetime time.Duration
 		if c.s.cfg.AuthWebhook != nil && c.s.cfg.AuthWebhook.Enabled() {
 			// The wait for the webhook ends early when the connection

@@ -15,6 +15,7 @@ type metrics struct {
 	rpc          *prometheus.CounterVec // method, code
 	wsGone       prometheus.Counter
 	authFailures prometheus.Counter
+	redirects    prometheus.Counter
 
 	// Upgrades refused with 429 by max_connects_per_second_per_address.
 	rateLimited          *prometheus.CounterVec // reason: address | table_full
@@ -48,6 +49,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "hayate_signaling_websockets_closed_after_switch_total", Help: "WebSockets that closed while their connection went on over DataChannels (ignore_disconnect_websocket)."}),
 		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hayate_signaling_auth_failures_total", Help: "Connects refused by the built-in token auth (signaling_auth_secret) or the auth webhook."}),
+		redirects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hayate_signaling_redirects_total", Help: "Connects answered with redirect to the node that owns the channel (cluster)."}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hayate_signaling_connects_rate_limited_total",
 			Help: "WebSocket upgrades refused with 429 by max_connects_per_second_per_address, by reason: address (the client address used up its connects), " +
@@ -56,7 +59,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.rateLimitedAddress = m.rateLimited.WithLabelValues("address")
 	m.rateLimitedTableFull = m.rateLimited.WithLabelValues("table_full")
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.accepted, m.refused, m.open, m.received, m.closes, m.panics, m.pings, m.sendDrops, m.dcIn, m.rpc, m.wsGone, m.authFailures, m.rateLimited} {
+		for _, c := range []prometheus.Collector{m.accepted, m.refused, m.open, m.received, m.closes, m.panics, m.pings, m.sendDrops, m.dcIn, m.rpc, m.wsGone, m.authFailures, m.redirects, m.rateLimited} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

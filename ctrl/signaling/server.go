@@ -69,6 +69,13 @@ type Config struct {
 	// ICETransportPolicy goes with them: "all" or "relay".
 	ICETransportPolicy string
 
+	// Place, when set (cluster), is asked about every connect's channel
+	// before auth: a URL answers {"type":"redirect","location":URL} and
+	// closes 1000 REDIRECT (the client connects there with redirect:
+	// true); an error closes CloseClusterUnavailable with its text; "" and
+	// nil let this node take the connect.
+	Place func(channelID string) (redirectURL string, err error)
+
 	// Plane is the media plane; required.
 	Plane *dataplane.Plane
 	// Logger; nil means slog.Default().
