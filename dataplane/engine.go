@@ -20,6 +20,7 @@ import (
 	"github.com/hayate-sfu/hayate/dataplane/icelite"
 	"github.com/hayate-sfu/hayate/dataplane/netio"
 	"github.com/hayate-sfu/hayate/dataplane/pkt"
+	"github.com/hayate-sfu/hayate/dataplane/tcpmux"
 	"github.com/hayate-sfu/hayate/ringbuf"
 	"github.com/pion/logging"
 	"github.com/pion/stun/v4"
@@ -93,6 +94,12 @@ type plane struct {
 
 	counters    Counters
 	nextForward atomic.Uint64
+
+	// tcp is the ICE-TCP listener on the media port's number (nil without
+	// Config.ICETCP); tcpRoutes maps a TCP peer (tcpKey) to its loop.
+	tcp       *tcpmux.Server
+	tcpRoutes sync.Map
+	ready     atomic.Bool // the loops exist: ICE-TCP packets may enter
 }
 
 // mediaLoop is one media loop: its socket, its command ring and the state
@@ -109,7 +116,10 @@ type mediaLoop struct {
 	inbox []*ringbuf.SPSC[handoff]
 	// pool holds the buffers this loop hands to others (returned by them).
 	pool *pkt.Pool
-	st   *loopState
+	// tcpIn carries packets from ICE-TCP connections of this loop's
+	// transports (many tcpmux goroutines may push).
+	tcpIn *ringbuf.MPSC[tcpPacket]
+	st    *loopState
 	// seen and seenDrops are the socket counts already added to the
 	// plane's Counters (loop only).
 	seen      netio.Stats
@@ -172,13 +182,35 @@ func newPlane(cfg Config) (*plane, error) {
 	if n > maxLoops {
 		return nil, fmt.Errorf("dataplane: %d loops (at most %d)", n, maxLoops)
 	}
-	conns, err := listenMedia(ip, cfg.Port, n)
-	if err != nil {
-		return nil, err
-	}
+	p := &plane{log: log, done: make(chan struct{}), transports: map[*transport]struct{}{}}
+	var conns []*net.UDPConn
 	closeAll := func() {
 		for _, c := range conns {
 			c.Close()
+		}
+		if p.tcp != nil {
+			_ = p.tcp.Close()
+		}
+	}
+	for attempt := 1; ; attempt++ {
+		var err error
+		if conns, err = listenMedia(ip, cfg.Port, n); err != nil {
+			return nil, err
+		}
+		if !cfg.ICETCP {
+			break
+		}
+		// ICE-TCP takes the TCP port of the same number. With a port
+		// picked by the kernel (0) that number may be taken on the TCP
+		// side: pick another.
+		udp := conns[0].LocalAddr().(*net.UDPAddr).AddrPort()
+		err = p.startICETCP(netip.AddrPortFrom(udp.Addr().Unmap(), udp.Port()))
+		if err == nil {
+			break
+		}
+		closeAll()
+		if cfg.Port != 0 || attempt == 5 {
+			return nil, err
 		}
 	}
 	rbuf, wbuf := cfg.ReadBufferSize, cfg.WriteBufferSize
@@ -212,17 +244,12 @@ func newPlane(cfg Config) (*plane, error) {
 	}
 	lf := logging.NewDefaultLoggerFactory()
 	lf.DefaultLogLevel = logging.LogLevelError
-	p := &plane{
-		log:         log,
-		dtlsLog:     lf,
-		local:       local,
-		publicIPs:   pub,
-		cert:        cert,
-		fingerprint: cert.Fingerprint,
-		epoch:       time.Now(),
-		done:        make(chan struct{}),
-		transports:  map[*transport]struct{}{},
-	}
+	p.dtlsLog = lf
+	p.local = local
+	p.publicIPs = pub
+	p.cert = cert
+	p.fingerprint = cert.Fingerprint
+	p.epoch = time.Now()
 	for i, c := range conns {
 		nio, err := netio.New(c, recvBatch, cfg.GSO)
 		if err != nil {
@@ -233,6 +260,7 @@ func newPlane(cfg Config) (*plane, error) {
 			p: p, idx: i, conn: c, nio: nio,
 			cmds:  ringbuf.NewMPSC[func(*loopState)](commandRingSize),
 			inbox: make([]*ringbuf.SPSC[handoff], n),
+			tcpIn: ringbuf.NewMPSC[tcpPacket](handoffRingSize),
 			pool:  pkt.NewPool(handoffPoolSize),
 		}
 		if n > 1 {
@@ -249,6 +277,7 @@ func newPlane(cfg Config) (*plane, error) {
 		p.gso = nio.GSO()
 		p.loops = append(p.loops, lp)
 	}
+	p.ready.Store(true)
 	for _, lp := range p.loops {
 		p.loopWG.Add(1)
 		go lp.run()
@@ -306,9 +335,14 @@ func (p *plane) loopFor(shard string) *mediaLoop {
 func (p *plane) now() int64 { return int64(time.Since(p.epoch)) }
 
 func (p *plane) candidates() []Candidate {
-	out := make([]Candidate, 0, len(p.publicIPs))
+	out := make([]Candidate, 0, 2*len(p.publicIPs))
 	for _, ip := range p.publicIPs {
 		out = append(out, Candidate{Addr: netip.AddrPortFrom(ip, p.local.Port()), Protocol: "udp"})
+	}
+	if p.tcp != nil {
+		for _, ip := range p.publicIPs {
+			out = append(out, Candidate{Addr: netip.AddrPortFrom(ip, p.tcp.Addr().Port()), Protocol: "tcp"})
+		}
 	}
 	return out
 }
@@ -527,6 +561,7 @@ func (lp *mediaLoop) run() {
 				cmd(l)
 			}
 			lp.drainInboxes(now)
+			lp.drainTCP(now)
 		}
 		if p.closed.Load() {
 			l.flush()
@@ -587,6 +622,9 @@ func (p *plane) close() error {
 		_ = lp.conn.SetReadDeadline(time.Now())
 	}
 	p.loopWG.Wait()
+	if p.tcp != nil {
+		_ = p.tcp.Close()
+	}
 	p.mu.Lock()
 	ts := make([]*transport, 0, len(p.transports))
 	for t := range p.transports {
@@ -664,6 +702,9 @@ func (l *loopState) handleSTUN(b []byte, from netip.AddrPort, now int64) {
 	req, err := l.stun.Verify(t.integrity)
 	if err != nil {
 		l.p.counters.DropSTUN.Add(1)
+		if isTCP(from) && l.byAddr[from] == nil && l.p.tcp != nil {
+			_ = l.p.tcp.CloseConn(tcpRemote(from)) // RFC 6544: the first check must pass
+		}
 		return
 	}
 	ls := &t.ls

@@ -48,6 +48,10 @@ func (l *loopState) commit(b []byte, to netip.AddrPort) {
 	if len(b) == 0 {
 		return
 	}
+	if isTCP(to) {
+		l.p.sendTCP(to, b) // copied: the slot is free again
+		return
+	}
 	if l.en == len(l.egress) {
 		l.flush()
 	}

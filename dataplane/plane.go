@@ -15,6 +15,7 @@ package dataplane
 
 import (
 	"errors"
+	"github.com/hayate-sfu/hayate/dataplane/tcpmux"
 	"time"
 
 	"github.com/hayate-sfu/hayate/dataplane/datachan"
@@ -46,6 +47,10 @@ type Config struct {
 	// GSO sends runs of same-size packets to one address as one UDP GSO
 	// super-packet when the kernel supports it; false sends plain datagrams.
 	GSO bool
+	// ICETCP also accepts ICE over TCP (RFC 6544 passive, RFC 4571
+	// framing) on the TCP port of Port's number, and lists a tcptype
+	// passive candidate per public IP.
+	ICETCP bool
 	// Loops is the number of media loops (media_loops), each with its own
 	// SO_REUSEPORT socket on Port; 0 or 1 means one loop and a plain socket.
 	Loops int
@@ -62,7 +67,7 @@ const DefaultSocketBufferSize = 4 << 20
 // Candidate is one ICE candidate of the server, written into every offer.
 type Candidate struct {
 	Addr     netip.AddrPort
-	Protocol string // "udp" (ICE-TCP "tcp" passive later)
+	Protocol string // "udp", or "tcp" (ICE-TCP, tcptype passive)
 }
 
 // Kind is the media kind of a track.
@@ -273,6 +278,15 @@ func (p *Plane) StartRTPForwarding(trackID string, to netip.AddrPort, ssrc uint3
 
 // StopRTPForwarding ends a forwarding started by StartRTPForwarding.
 func (p *Plane) StopRTPForwarding(id uint64) { p.impl.stopRTPForwarding(id) }
+
+// ICETCPCounters returns the ICE-TCP listener's counters; ok is false
+// without ICE-TCP.
+func (p *Plane) ICETCPCounters() (c tcpmux.Counters, ok bool) {
+	if p.impl.tcp == nil {
+		return c, false
+	}
+	return p.impl.tcp.Counters(), true
+}
 
 // Close stops the loop, closes every transport (their OnClosed(nil) fire) and the socket.
 func (p *Plane) Close() error { return p.impl.close() }

@@ -109,6 +109,12 @@ func (p *plane) newTransport(cfg TransportConfig) (*transport, error) {
 	}
 	conn := t.lp.conn
 	t.hs = handshake.NewConn(net.UDPAddrFromAddrPort(p.local), func(b []byte, to *net.UDPAddr) error {
+		if a := to.AddrPort(); isTCP(a) {
+			if p.tcp == nil {
+				return ErrClosed
+			}
+			return p.tcp.Write(tcpRemote(a), b)
+		}
 		_, err := conn.WriteToUDPAddrPort(b, to.AddrPort())
 		return err
 	})

@@ -2,6 +2,7 @@ package obs
 
 import (
 	"github.com/hayate-sfu/hayate/dataplane"
+	"github.com/hayate-sfu/hayate/dataplane/tcpmux"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -59,4 +60,52 @@ func (pc *planeCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, d := range pc.descs {
 		ch <- prometheus.MustNewConstMetric(d.desc, prometheus.CounterValue, float64(d.val(pc.c)))
 	}
+}
+
+// RegisterICETCP registers the ICE-TCP listener's counters
+// (hayate_media_tcp_*); counters reports ok=false without ICE-TCP, and then
+// nothing is exported.
+func RegisterICETCP(reg prometheus.Registerer, counters func() (tcpmux.Counters, bool)) error {
+	return reg.Register(icetcpCollector(counters))
+}
+
+type icetcpCollector func() (tcpmux.Counters, bool)
+
+var (
+	tcpConnsDesc = prometheus.NewDesc("hayate_media_tcp_connections_total",
+		"ICE-TCP connections on the media port, by event: accepted, rejected (over the limit), closed.", []string{"event"}, nil)
+	tcpFramesDesc = prometheus.NewDesc("hayate_media_tcp_frames_total",
+		"RFC 4571 frames over ICE-TCP, by direction.", []string{"direction"}, nil)
+	tcpClosedDesc = prometheus.NewDesc("hayate_media_tcp_closed_by_server_total",
+		"ICE-TCP connections the server closed, by reason.", []string{"reason"}, nil)
+	tcpDropDesc = prometheus.NewDesc("hayate_media_tcp_dropped_total",
+		"Packets not written to an ICE-TCP client, by reason.", []string{"reason"}, nil)
+)
+
+func (f icetcpCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- tcpConnsDesc
+	ch <- tcpFramesDesc
+	ch <- tcpClosedDesc
+	ch <- tcpDropDesc
+}
+
+func (f icetcpCollector) Collect(ch chan<- prometheus.Metric) {
+	c, ok := f()
+	if !ok {
+		return
+	}
+	m := func(d *prometheus.Desc, v uint64, label string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), label)
+	}
+	m(tcpConnsDesc, c.Accepted, "accepted")
+	m(tcpConnsDesc, c.Rejected, "rejected")
+	m(tcpConnsDesc, c.Closed, "closed")
+	m(tcpFramesDesc, c.FramesIn, "in")
+	m(tcpFramesDesc, c.FramesOut, "out")
+	m(tcpClosedDesc, c.ClosedBadLength, "bad_length")
+	m(tcpClosedDesc, c.ClosedNotSTUN, "not_stun")
+	m(tcpClosedDesc, c.ClosedHandshakeTimeout, "handshake_timeout")
+	m(tcpClosedDesc, c.ClosedIdle, "idle")
+	m(tcpDropDesc, c.DropOutboundFull, "outbound_full")
+	m(tcpDropDesc, c.DropNoConn, "no_connection")
 }

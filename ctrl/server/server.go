@@ -129,6 +129,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		PublicIPs:       publicIPs,
 		GSO:             cfg.MediaGSO,
 		Loops:           mediaLoops(cfg.MediaLoops),
+		ICETCP:          cfg.ICETCP,
 		ReadBufferSize:  cfg.MediaReadBufferSize,
 		WriteBufferSize: cfg.MediaWriteBufferSize,
 		Logger:          log.With("component", "dataplane"),
@@ -139,6 +140,9 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	undo = append(undo, func() { s.plane.Close() })
 	if err := obs.RegisterPlane(s.reg, s.plane.Counters()); err != nil {
 		return nil, fmt.Errorf("server: media metrics: %w", err)
+	}
+	if err := obs.RegisterICETCP(s.reg, s.plane.ICETCPCounters); err != nil {
+		return nil, fmt.Errorf("server: ICE-TCP metrics: %w", err)
 	}
 
 	var iceServers func(string) []room.ICEServer
