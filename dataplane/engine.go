@@ -158,6 +158,8 @@ type Counters struct {
 	// transport of another loop and were passed to it; DropHandoffFull:
 	// those dropped because that loop's inbox was full.
 	HandedOff, DropHandoffFull atomic.Uint64
+	// SCTP packets and bytes of the DataChannel associations (inside DTLS).
+	SCTPPacketsIn, SCTPBytesIn, SCTPPacketsOut, SCTPBytesOut atomic.Uint64
 }
 
 // Counters returns the plane's counters (read with Load).

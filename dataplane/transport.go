@@ -220,7 +220,7 @@ func (t *transport) runDTLS(ctx context.Context, r RemoteParams) {
 	}
 	if r.DataChannels {
 		sctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
-		as, err := datachan.Start(sctx, res.Conn, datachan.Options{
+		as, err := datachan.Start(sctx, sctpCounting{res.Conn, &t.p.counters}, datachan.Options{
 			DTLSClient: r.Role == DTLSClient, MaxMessageSize: r.MaxMessageSize,
 			MaxBufferedBytes: r.DataChannelMaxBufferedBytes, Logger: t.p.dtlsLog,
 		})
@@ -388,4 +388,29 @@ func (t *transport) close(err error) {
 			t.events.OnClosed(err)
 		}
 	})
+}
+
+// sctpCounting counts the SCTP packets (one DTLS record each way per Read
+// and Write) of a transport's association in the plane's counters.
+type sctpCounting struct {
+	net.Conn
+	c *Counters
+}
+
+func (s sctpCounting) Read(b []byte) (int, error) {
+	n, err := s.Conn.Read(b)
+	if n > 0 {
+		s.c.SCTPPacketsIn.Add(1)
+		s.c.SCTPBytesIn.Add(uint64(n))
+	}
+	return n, err
+}
+
+func (s sctpCounting) Write(b []byte) (int, error) {
+	n, err := s.Conn.Write(b)
+	if n > 0 {
+		s.c.SCTPPacketsOut.Add(1)
+		s.c.SCTPBytesOut.Add(uint64(n))
+	}
+	return n, err
 }

@@ -15,7 +15,7 @@ import (
 // supplies the others (webhooks, TURN, SCTP), the webhook and TURN ones
 // being 0 without it. Left out until they can be counted:
 // total_connection_updated, total_sent_srtp_sfu_delay_us, error,
-// erlang_vm. The cluster block comes from Config.ClusterStatus, and only
+// erlang_vm (the SCTP counters come through ExtraCounters). The cluster block comes from Config.ClusterStatus, and only
 // on a node that is in a cluster.
 
 // zeroReportKeys are reported as 0 when Config.ExtraCounters does not

@@ -37,6 +37,8 @@ func RegisterPlane(reg prometheus.Registerer, c *dataplane.Counters) error {
 		m("recv_syscalls_total", "recvmmsg calls of the media loop (received_packets_total / this = datagrams per call).", func(c *dataplane.Counters) uint64 { return c.RecvSyscalls.Load() }),
 		m("send_syscalls_total", "sendmmsg calls of the media loop.", func(c *dataplane.Counters) uint64 { return c.SendSyscalls.Load() }),
 		m("gso_sends_total", "UDP GSO super-packets sent (each carries several of sent_packets_total).", func(c *dataplane.Counters) uint64 { return c.GSOSends.Load() }),
+		m("sctp_received_packets_total", "SCTP packets received on DataChannel associations.", func(c *dataplane.Counters) uint64 { return c.SCTPPacketsIn.Load() }),
+		m("sctp_sent_packets_total", "SCTP packets sent on DataChannel associations.", func(c *dataplane.Counters) uint64 { return c.SCTPPacketsOut.Load() }),
 		m("handed_off_total", "Datagrams one media loop received for a transport of another and passed to it.", func(c *dataplane.Counters) uint64 { return c.HandedOff.Load() }),
 		drop("handoff_full", "", func(c *dataplane.Counters) uint64 { return c.DropHandoffFull.Load() }),
 		drop("kernel_receive_buffer", "", func(c *dataplane.Counters) uint64 { return c.KernelRxDrops.Load() }),

@@ -308,6 +308,11 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 			m := webhook.Counters(authHook, s.sessionHooks, s.eventHooks)
 			maps.Copy(m, s.turn.Counters()) // a nil *turnsrv.Server gives zeros
 			maps.Copy(m, s.sig.Counters())
+			pc := s.plane.Counters()
+			m["total_received_sctp"] = pc.SCTPPacketsIn.Load()
+			m["total_received_sctp_byte_size"] = pc.SCTPBytesIn.Load()
+			m["total_sent_sctp"] = pc.SCTPPacketsOut.Load()
+			m["total_sent_sctp_byte_size"] = pc.SCTPBytesOut.Load()
 			return m
 		},
 	})

@@ -290,6 +290,16 @@ func TestMessaging(t *testing.T) {
 	if n := e.counterValue("hayate_room_messaging_deliveries_total"); n != 7 {
 		t.Errorf("deliveries counted %v, want 7", n)
 	}
+	// The SCTP packets those messages rode in, as GetStatsReport reports them.
+	var report map[string]any
+	if err := json.Unmarshal(e.mustAPI("Sora_20171010.GetStatsReport", nil), &report); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"total_received_sctp", "total_received_sctp_byte_size", "total_sent_sctp", "total_sent_sctp_byte_size"} {
+		if v, _ := report[k].(float64); v < 4 {
+			t.Errorf("GetStatsReport %s = %v, want at least one per message (4 sent, 7 delivered)", k, report[k])
+		}
+	}
 }
 
 // TestMessagingWithMedia: messaging labels beside media, without
