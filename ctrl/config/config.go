@@ -69,6 +69,7 @@ type Config struct {
 
 	RTPForwardingAllowList []netip.Prefix // rtp_forwarding_allow_list; loopback is always allowed
 	AudioStreamingURL      string         // audio_streaming_url; empty: none
+	AudioStreamingHeader   bool           // audio_streaming_header
 
 	Cluster              bool     // cluster
 	NodeName             string   // node_name: name@host or name@host:port

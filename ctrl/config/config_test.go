@@ -25,6 +25,7 @@ var wantDefault = Config{
 	MediaReadBufferSize:         4194304,
 	MediaWriteBufferSize:        4194304,
 	ICETCP:                      true,
+	AudioStreamingHeader:        true,
 	TURNPort:                    3478,
 	TURNTLSPort:                 5349,
 	NodeName:                    "hayate@127.0.0.1",
@@ -96,6 +97,7 @@ func TestLoadFileEveryKey(t *testing.T) {
 		"max_connections_per_channel = 50\n" +
 		"max_connects_per_second_per_address = 20\n" +
 		"audio_streaming_url = http://127.0.0.1:9000/stream\n" +
+		"audio_streaming_header = false\n" +
 		"cluster = true\n" +
 		"node_name = node1@127.0.0.2\n" +
 		"cluster_port = 5101\n" +

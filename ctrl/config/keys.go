@@ -486,6 +486,13 @@ var keys = []key{
 		get:  func(c *Config) string { return c.AudioStreamingURL },
 	},
 	{
+		name: "audio_streaming_header",
+		def:  "true",
+		doc:  "Prefix each Opus packet of an audio stream with the 20-byte header (arrival time in µs, extended RTP sequence number, payload length; all big-endian), as Suzu's `audio_streaming_header = true` expects. `false` sends bare packets.",
+		set:  func(c *Config, v string) string { return setBool(&c.AudioStreamingHeader, v) },
+		get:  func(c *Config) string { return strconv.FormatBool(c.AudioStreamingHeader) },
+	},
+	{
 		name: "crash_log_dir",
 		def:  "",
 		doc:  "Directory where the `GenerateCrashLog` API writes its reports. Empty means the system's temporary directory.",

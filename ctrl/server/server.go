@@ -263,7 +263,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	}
 	s.streams, err = audiostream.New(audiostream.Config{
 		URL:    cfg.AudioStreamingURL,
-		Header: true, // TODO: sora.conf audio_streaming_header
+		Header: cfg.AudioStreamingHeader,
 		Rooms: audiostream.RegistryRooms{Registry: s.sig.Rooms(),
 			LanguageCode: func(i room.ConnectionInfo) string { return i.AudioStreamingLanguageCode }},
 		Logger:     log.With("component", "audiostream"),
