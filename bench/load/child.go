@@ -269,6 +269,27 @@ func (c *child) mallocs(ctx context.Context) (float64, error) {
 	return metricValue(body, "go_memstats_mallocs_total")
 }
 
+// memory forces a garbage collection in the child (/debug/pprof/heap?gc=1)
+// and returns the Go heap and stacks in use afterwards, in bytes.
+func (c *child) memory(ctx context.Context) (float64, error) {
+	if _, err := c.get(ctx, "/debug/pprof/heap?gc=1"); err != nil {
+		return 0, err
+	}
+	body, err := c.get(ctx, "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	heap, err := metricValue(body, "go_memstats_heap_inuse_bytes")
+	if err != nil {
+		return 0, err
+	}
+	stack, err := metricValue(body, "go_memstats_stack_inuse_bytes")
+	if err != nil {
+		return 0, err
+	}
+	return heap + stack, nil
+}
+
 // metricValue finds an unlabelled sample in Prometheus text exposition.
 func metricValue(body []byte, name string) (float64, error) {
 	sc := bufio.NewScanner(bytes.NewReader(body))

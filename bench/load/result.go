@@ -49,6 +49,10 @@ type Measurement struct {
 	// clients, both pion stacks' client side): near 2 s per second of
 	// window on two cores means the clients, not the server, set the pace.
 	ClientCPU time.Duration
+	// MemPerClient is the growth of the server's Go heap and stacks in use
+	// (after a forced GC) from before the joins to after them, per client
+	// joined, in bytes; -1 when the server exposes no Go metrics.
+	MemPerClient float64
 	// IdleCPU is the server's CPU time per second with every client joined
 	// and the publishers paused, read just before the window.
 	IdleCPU time.Duration
@@ -117,12 +121,20 @@ func (m *Measurement) Summary() string {
 			m.Server, m.Joined, m.JoinTime.Round(time.Millisecond), m.ConnPerSec(), m.ConnectP50.Round(time.Microsecond), m.ConnectP90.Round(time.Microsecond),
 			m.JoinCPU.Round(time.Microsecond), float64(m.JoinCPU.Microseconds())/1e3/float64(max(m.Joined, 1)), m.TotalCPU.Round(time.Millisecond))
 	}
-	return fmt.Sprintf("%s gso=%s: %d/%d packets in %v (%.0f pps), CPU %v = %s µs/pkt (idle %v/s; above idle %s µs/pkt), loss %s%%, latency p50 %v p99 %v, allocs/pkt %s, joined in %v (%d incomplete), process total %v, load clients %.2f CPU s/s",
+	return fmt.Sprintf("%s gso=%s: %d/%d packets in %v (%.0f pps), CPU %v = %s µs/pkt (idle %v/s; above idle %s µs/pkt), loss %s%%, latency p50 %v p99 %v, allocs/pkt %s, memory %s KiB per client, joined in %v (%d incomplete), process total %v, load clients %.2f CPU s/s",
 		m.Server, onOff(m.GSO), m.Forwarded, m.Expected, m.Window.Round(time.Millisecond), m.PPS(), m.CPU.Round(time.Microsecond),
 		num(m.USPerPkt(), 3), m.IdleCPU.Round(time.Microsecond), num(m.USPerPktAboveIdle(), 3),
 		num(m.LossPct(), 2), m.P50.Round(time.Microsecond), m.P99.Round(time.Microsecond),
-		num(m.AllocsPerPkt(), 2), m.JoinTime.Round(time.Millisecond), m.Incomplete, m.TotalCPU.Round(time.Millisecond),
+		num(m.AllocsPerPkt(), 2), memKiB(m.MemPerClient), m.JoinTime.Round(time.Millisecond), m.Incomplete, m.TotalCPU.Round(time.Millisecond),
 		m.ClientCPU.Seconds()/m.Window.Seconds())
+}
+
+// memKiB prints a per-client memory figure in KiB ("n/a" when unknown).
+func memKiB(b float64) string {
+	if b < 0 {
+		return "n/a"
+	}
+	return num(b/1024, 1)
 }
 
 // Result is one line of output: Hayate and the baseline in the same run.

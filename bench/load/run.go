@@ -131,6 +131,7 @@ func run(ctx context.Context, s *session, groups [][]member, m *Measurement) err
 		return nil
 	}
 
+	mem0, memErr := s.c.memory(ctx)
 	jctx, cancel := context.WithTimeout(ctx, o.ReadyTimeout)
 	defer cancel()
 	for _, g := range groups {
@@ -152,6 +153,10 @@ func run(ctx context.Context, s *session, groups [][]member, m *Measurement) err
 	}
 	if err := sleep(ctx, o.Warmup); err != nil {
 		return err
+	}
+	m.MemPerClient = -1
+	if mem1, err := s.c.memory(ctx); memErr == nil && err == nil && m.Joined > 0 {
+		m.MemPerClient = (mem1 - mem0) / float64(m.Joined)
 	}
 	return s.window(ctx, m)
 }
