@@ -29,7 +29,8 @@ import (
 
 // Timing of the loop's periodic work.
 const (
-	tickInterval     = 20 * time.Millisecond  // NACK generation, command polling
+	tickInterval     = 20 * time.Millisecond  // while a NACK is due: NACK generation
+	slowTickInterval = 100 * time.Millisecond // otherwise: TWCC, reports, timeouts
 	idleTickInterval = time.Second            // a loop without transports
 	twccInterval     = 100 * time.Millisecond // transport-wide CC feedback to publishers
 	reportInterval   = time.Second            // RR to publishers, SR to subscribers, keyframe retries
@@ -573,10 +574,7 @@ func (lp *mediaLoop) run() {
 		ticked := now >= nextTick
 		if ticked {
 			l.tick(now)
-			nextTick = now + int64(tickInterval)
-			if l.idle() {
-				nextTick = now + int64(idleTickInterval)
-			}
+			nextTick = now + int64(l.tickEvery())
 			p.counters.RecvSyscalls.Add(lp.nio.Stats.RecvCalls - lp.seen.RecvCalls)
 			lp.seen.RecvCalls = lp.nio.Stats.RecvCalls
 			if d, err := lp.nio.KernelDrops(); err == nil && d >= lp.seenDrops {
@@ -584,9 +582,9 @@ func (lp *mediaLoop) run() {
 				lp.seenDrops = d
 			}
 		}
-		if !ticked && nextTick-now > int64(tickInterval) && !l.idle() {
-			// A command gave an idle loop work: back to the short tick.
-			nextTick = now + int64(tickInterval)
+		if every := int64(l.tickEvery()); !ticked && nextTick-now > every {
+			// A gap to NACK, or a command gave an idle loop work: tick sooner.
+			nextTick = now + every
 			ticked = true // re-arm the deadline
 		}
 		if l.frameOpen && l.groupByDestination && l.en > 0 && l.en <= len(l.egress)*3/4 {
@@ -733,6 +731,21 @@ func (l *loopState) handleSTUN(b []byte, from netip.AddrPort, now int64) {
 		return
 	}
 	l.commit(out, from)
+}
+
+// tickEvery is how soon the loop must tick: every tickInterval while a
+// publisher's packets are missing (NACKs and their retries), every
+// slowTickInterval otherwise (TWCC feedback is due every twccInterval),
+// idleTickInterval without transports. Each tick is a wakeup: an idle
+// server should not pay 50 a second per loop.
+func (l *loopState) tickEvery() time.Duration {
+	switch {
+	case l.nackDue:
+		return tickInterval
+	case l.idle():
+		return idleTickInterval
+	}
+	return slowTickInterval
 }
 
 // idle reports whether the loop has nothing to time: no transport, no RTP

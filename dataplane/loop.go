@@ -96,6 +96,9 @@ type loopState struct {
 	egress []netio.Message
 	// groupByDestination sorts each flush by address (worth it with GSO).
 	groupByDestination bool
+	// nackDue: a publisher's packet is missing (a NACK or a retry is due):
+	// the loop ticks every tickInterval until none is (engine.go).
+	nackDue bool
 	// frameOpen: the last video packet forwarded did not end its frame
 	// (no marker); with groupByDestination the loop holds the flush for
 	// up to frameHold waiting for the rest (engine.go).
@@ -513,6 +516,9 @@ func (l *loopState) handleRTP(t *transport, b []byte, from netip.AddrPort, now i
 	up.rstats.OnPacket(seq, media.Timestamp(pkt), now)
 	if up.nack != nil {
 		up.nack.OnPacket(seq, now)
+		if up.nack.Missing() > 0 {
+			l.nackDue = true
+		}
 	}
 	if up.history != nil {
 		up.history.Put(seq, pkt)
@@ -970,6 +976,8 @@ func (l *loopState) retransmit(d *downTrack, seq uint16) {
 // twccInterval, reports and liveness every reportInterval.
 func (l *loopState) tick(now int64) {
 	l.now = now
+	nackDue := false
+	defer func() { l.nackDue = nackDue }()
 	for t := range l.transports {
 		ls := &t.ls
 		if !ls.connected {
@@ -993,6 +1001,9 @@ func (l *loopState) tick(now int64) {
 				l.seqs = up.nack.AppendMissing(l.seqs[:0], now)
 				if len(l.seqs) > 0 {
 					l.sendRTCP(t, feedback.AppendNACK(l.slot(), t.rtcpSSRC, up.ssrc, l.seqs))
+				}
+				if up.nack.Missing() > 0 {
+					nackDue = true
 				}
 			}
 		}
