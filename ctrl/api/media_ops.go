@@ -54,7 +54,7 @@ func (b body) integer(key string, lo, hi int64) (int64, *Error) {
 		return 0, missingKey(key)
 	}
 	raw := strings.TrimSpace(string(b[key]))
-	if k := kind(b[key]); k != "a number" {
+	if k := JSONKind(b[key]); k != "a number" {
 		return 0, invalidType(key, "an integer", k)
 	}
 	v, err := strconv.ParseInt(raw, 10, 64)

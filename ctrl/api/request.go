@@ -75,8 +75,10 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// kind names the JSON type of a value as error messages say it.
-func kind(raw json.RawMessage) string {
+// JSONKind names the JSON type of a value as the API's error messages say
+// it ("a string", "an object", "null", "nothing", …); the cluster's
+// operations use it too.
+func JSONKind(raw json.RawMessage) string {
 	s := strings.TrimLeft(string(raw), " \t\r\n")
 	if s == "" {
 		return "nothing"
@@ -99,7 +101,7 @@ func kind(raw json.RawMessage) string {
 // present reports whether key is in the body with a value other than null.
 func (b body) present(key string) bool {
 	raw, ok := b[key]
-	return ok && kind(raw) != "null"
+	return ok && JSONKind(raw) != "null"
 }
 
 // str reads a required string of 1..maxLen bytes.
@@ -108,7 +110,7 @@ func (b body) str(key string, maxLen int) (string, *Error) {
 		return "", missingKey(key)
 	}
 	raw := b[key]
-	if k := kind(raw); k != "a string" {
+	if k := JSONKind(raw); k != "a string" {
 		return "", invalidType(key, "a string", k)
 	}
 	var s string
@@ -135,7 +137,7 @@ func (b body) optBool(key string, def bool) (bool, *Error) {
 	case "false":
 		return false, nil
 	}
-	return false, invalidType(key, "a boolean", kind(b[key]))
+	return false, invalidType(key, "a boolean", JSONKind(b[key]))
 }
 
 // object reads a required JSON object into its members.
@@ -156,7 +158,7 @@ func (b body) optObject(key string) (map[string]json.RawMessage, *Error) {
 
 func (b body) objectValue(key string) (map[string]json.RawMessage, *Error) {
 	raw := b[key]
-	if k := kind(raw); k != "an object" {
+	if k := JSONKind(raw); k != "an object" {
 		return nil, invalidType(key, "an object", k)
 	}
 	m := map[string]json.RawMessage{}

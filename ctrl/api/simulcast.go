@@ -390,7 +390,7 @@ func (r *batchSpotlightRidRequest) decode(b body) (err *Error) {
 
 // parseItems reads item_list: an array of objects.
 func parseItems(raw json.RawMessage) ([]body, *Error) {
-	if k := kind(raw); k != "an array" {
+	if k := JSONKind(raw); k != "an array" {
 		return nil, invalidType("item_list", "an array", k)
 	}
 	var elems []json.RawMessage
@@ -400,7 +400,7 @@ func parseItems(raw json.RawMessage) ([]body, *Error) {
 	out := make([]body, 0, len(elems))
 	for i, el := range elems {
 		key := "item_list[" + strconv.Itoa(i) + "]"
-		if k := kind(el); k != "an object" {
+		if k := JSONKind(el); k != "an object" {
 			return nil, invalidType(key, "an object", k)
 		}
 		m := body{}

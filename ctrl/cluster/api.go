@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hayate-sfu/hayate/ctrl/api"
 	"net/http"
 	"sort"
 	"strconv"
@@ -537,29 +538,9 @@ func parseReq(b []byte) (reqBody, *apiError) {
 	return m, nil
 }
 
-func jsonKind(raw json.RawMessage) string {
-	t := bytes.TrimSpace(raw)
-	if len(t) == 0 {
-		return "nothing"
-	}
-	switch t[0] {
-	case '"':
-		return "a string"
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	}
-	return "a number"
-}
-
 func (b reqBody) present(key string) bool {
 	raw, ok := b[key]
-	return ok && jsonKind(raw) != "null"
+	return ok && api.JSONKind(raw) != "null"
 }
 
 func missingKey(key string) *apiError {
@@ -567,7 +548,7 @@ func missingKey(key string) *apiError {
 }
 
 func invalidType(key, want string, raw json.RawMessage) *apiError {
-	return &apiError{Status: http.StatusBadRequest, Type: TypeInvalidType, Reason: errorReason{Key: key, Message: key + " must be " + want + ", not " + jsonKind(raw)}}
+	return &apiError{Status: http.StatusBadRequest, Type: TypeInvalidType, Reason: errorReason{Key: key, Message: key + " must be " + want + ", not " + api.JSONKind(raw)}}
 }
 
 func invalidValue(key, msg string) *apiError {
@@ -593,7 +574,7 @@ func (b reqBody) nodeName(key string) (string, *apiError) {
 		return "", missingKey(key)
 	}
 	var s string
-	if jsonKind(b[key]) != "a string" || json.Unmarshal(b[key], &s) != nil {
+	if api.JSONKind(b[key]) != "a string" || json.Unmarshal(b[key], &s) != nil {
 		return "", invalidType(key, "a string", b[key])
 	}
 	if _, _, err := splitNodeName(s); err != nil {
@@ -608,7 +589,7 @@ func (b reqBody) nodeNames(key string) ([]string, *apiError) {
 		return nil, missingKey(key)
 	}
 	var raw []json.RawMessage
-	if jsonKind(b[key]) != "an array" || json.Unmarshal(b[key], &raw) != nil {
+	if api.JSONKind(b[key]) != "an array" || json.Unmarshal(b[key], &raw) != nil {
 		return nil, invalidType(key, "an array of strings", b[key])
 	}
 	if len(raw) == 0 {
@@ -618,7 +599,7 @@ func (b reqBody) nodeNames(key string) ([]string, *apiError) {
 	var out []string
 	for i, r := range raw {
 		var s string
-		if jsonKind(r) != "a string" || json.Unmarshal(r, &s) != nil {
+		if api.JSONKind(r) != "a string" || json.Unmarshal(r, &s) != nil {
 			return nil, invalidType(key+"["+strconv.Itoa(i)+"]", "a string", r)
 		}
 		if _, _, err := splitNodeName(s); err != nil {

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"encoding/json"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -44,19 +43,7 @@ func TestICETCP(t *testing.T) {
 	}
 	time.Sleep(settle)
 	const n = 60
-	p := publish(e, pubc, 'T', n, 10*time.Millisecond, audio, video)
-	select {
-	case <-p.written:
-	case <-e.ctx.Done():
-		t.Fatal("publishing did not finish")
-	}
-	for i, s := range subs {
-		rec, err := s.track(e.ctx, pubc.ConnectionID(), video)
-		if err != nil {
-			t.Fatalf("subscriber %d: %v", i, err)
-		}
-		expectStream(t, e.ctx, fmt.Sprintf("subscriber %d (%s) video", i, s.c.ConnectionID()), rec, video, 'T', n-1, n*8/10)
-	}
+	publishToAll(e, pubc, subs, 'T', n)
 	if got := e.counterValue("hayate_media_tcp_connections_total", "event", "accepted"); got < 2 {
 		t.Errorf("hayate_media_tcp_connections_total{event=accepted} = %v, want ≥ 2 (publisher and subscriber over TCP)", got)
 	}

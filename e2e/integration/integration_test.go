@@ -184,7 +184,16 @@ func TestFanOutOneToTen(t *testing.T) {
 	time.Sleep(settle)
 	t.Log(e.joinSummary())
 	const n = 150
-	p := publish(e, pubc, 'F', n, 10*time.Millisecond, audio, video)
+	publishToAll(e, pubc, subs, 'F', n)
+}
+
+// publishToAll publishes n packets of audio and video tagged tag from pubc
+// and expects every subscriber to receive at least 80 % of the video, in
+// order, byte for byte.
+func publishToAll(e *env, pubc *soraclient.Client, subs []*remote, tag byte, n int) {
+	t := e.t
+	t.Helper()
+	p := publish(e, pubc, tag, n, 10*time.Millisecond, audio, video)
 	select {
 	case <-p.written:
 	case <-e.ctx.Done():
@@ -196,7 +205,7 @@ func TestFanOutOneToTen(t *testing.T) {
 			t.Errorf("subscriber %d: %v", i, err)
 			continue
 		}
-		expectStream(t, e.ctx, fmt.Sprintf("subscriber %d (%s) video", i, s.c.ConnectionID()), rec, video, 'F', n-1, n*8/10)
+		expectStream(t, e.ctx, fmt.Sprintf("subscriber %d (%s) video", i, s.c.ConnectionID()), rec, video, tag, n-1, n*8/10)
 	}
 }
 

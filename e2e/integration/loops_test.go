@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -26,20 +25,7 @@ func TestMediaLoopsHandOff(t *testing.T) {
 	}
 	time.Sleep(settle)
 	const n = 100
-	p := publish(e, pubc, 'L', n, 10*time.Millisecond, audio, video)
-	select {
-	case <-p.written:
-	case <-e.ctx.Done():
-		t.Fatal("publishing did not finish")
-	}
-	for i, s := range subs {
-		rec, err := s.track(e.ctx, pubc.ConnectionID(), video)
-		if err != nil {
-			t.Errorf("subscriber %d: %v", i, err)
-			continue
-		}
-		expectStream(t, e.ctx, fmt.Sprintf("subscriber %d (%s) video", i, s.c.ConnectionID()), rec, video, 'L', n-1, n*8/10)
-	}
+	publishToAll(e, pubc, subs, 'L', n)
 	// 7 clients over 4 sockets: all on the owner's socket has odds 4^-7.
 	if got := e.counterValue("hayate_media_handed_off_total"); got == 0 {
 		t.Errorf("hayate_media_handed_off_total = 0 with 7 clients over 4 loops; want hand-offs")
