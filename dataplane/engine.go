@@ -722,6 +722,8 @@ func (l *loopState) handleSTUN(b []byte, from netip.AddrPort, now int64) {
 	if req.UseCandidate || !ls.selected.IsValid() {
 		if ls.selected != from {
 			ls.selected = from
+			sel := from
+			t.selected.Store(&sel)
 			t.hs.SetRemote(net.UDPAddrFromAddrPort(from))
 		}
 	}

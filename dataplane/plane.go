@@ -288,6 +288,16 @@ func (p *Plane) ICETCPCounters() (c tcpmux.Counters, ok bool) {
 	return p.impl.tcp.Counters(), true
 }
 
+// SelectedRemote is the client address the transport's media currently
+// goes to (its selected ICE pair); invalid before the first check. An
+// ICE-TCP peer is written as an IPv4-mapped IPv6 address.
+func (t *Transport) SelectedRemote() netip.AddrPort {
+	if a := t.impl.selected.Load(); a != nil {
+		return *a
+	}
+	return netip.AddrPort{}
+}
+
 // Close stops the loop, closes every transport (their OnClosed(nil) fire) and the socket.
 func (p *Plane) Close() error { return p.impl.close() }
 

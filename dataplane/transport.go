@@ -46,6 +46,9 @@ type transport struct {
 	hsDone     chan struct{}
 	closedOnce sync.Once
 
+	// selected mirrors ls.selected for readers off the loop (SelectedRemote).
+	selected atomic.Pointer[netip.AddrPort]
+
 	packetsIn, bytesIn, packetsOut, bytesOut atomic.Uint64
 	nacksIn, plisIn, retransmits             atomic.Uint64
 

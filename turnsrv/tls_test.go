@@ -68,8 +68,9 @@ func selfSigned(t *testing.T) (certFile, keyFile string, roots *x509.CertPool) {
 }
 
 // relayRoundTrip allocates a relay with cl and checks that data goes to a
-// peer through it and back.
-func relayRoundTrip(t *testing.T, cl *turn.Client) {
+// peer through it and back, and that s names the client's transport for the
+// relay address (want: "udp" or "tcp").
+func relayRoundTrip(t *testing.T, s *Server, cl *turn.Client, want string) {
 	t.Helper()
 	relay, err := cl.Allocate()
 	if err != nil {
@@ -101,6 +102,10 @@ func relayRoundTrip(t *testing.T, cl *turn.Client) {
 		_ = relay.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 		n, _, err = relay.ReadFrom(buf)
 		if err == nil && string(buf[:n]) == "back" {
+			ra := netip.MustParseAddrPort(relay.LocalAddr().String())
+			if tr, ok := s.RelayTransport(ra); !ok || tr != want {
+				t.Fatalf("RelayTransport(%v) = %q, %v; want %q, true", ra, tr, ok, want)
+			}
 			return
 		}
 		if i == 25 {
@@ -141,7 +146,7 @@ func TestAllocateOverTLS(t *testing.T) {
 	if err := cl.Listen(); err != nil {
 		t.Fatal(err)
 	}
-	relayRoundTrip(t, cl)
+	relayRoundTrip(t, s, cl, "tcp")
 	if st := s.Stats(); st.TCPAllocations != 1 || st.UDPAllocations != 0 || st.InvalidTCPFrames != 0 {
 		t.Fatalf("stats %+v, want one allocation over TCP (TLS)", st)
 	}

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -81,6 +82,57 @@ type Server struct {
 	tlsPort int // 0 without TLS
 
 	udpAllocs, tcpAllocs, authFailures, invalidTCP atomic.Uint64
+
+	// relays maps each live allocation's relay address to the transport
+	// its client reached us over ("udp" or "tcp"); bySrc finds it again
+	// when the allocation ends (the deletion event names no relay).
+	mu     sync.Mutex
+	relays map[netip.AddrPort]string
+	bySrc  map[string]netip.AddrPort
+}
+
+// RelayTransport reports whether a is the relay address of a live
+// allocation, and over which transport ("udp", or "tcp" for TCP and TLS)
+// its client reaches the TURN server: what turn_transport_type says.
+func (s *Server) RelayTransport(a netip.AddrPort) (string, bool) {
+	if s == nil {
+		return "", false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.relays[netip.AddrPortFrom(a.Addr().Unmap(), a.Port())]
+	return t, ok
+}
+
+func allocKey(src, dst net.Addr) string {
+	return src.Network() + " " + src.String() + " " + dst.String()
+}
+
+func (s *Server) allocated(src, dst net.Addr, relay net.Addr) {
+	proto := "udp"
+	if _, tcp := src.(*net.TCPAddr); tcp {
+		proto = "tcp"
+	}
+	ra, ok := relay.(*net.UDPAddr)
+	if !ok {
+		return
+	}
+	a := ra.AddrPort()
+	a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.relays[a] = proto
+	s.bySrc[allocKey(src, dst)] = a
+}
+
+func (s *Server) deallocated(src, dst net.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := allocKey(src, dst)
+	if a, ok := s.bySrc[k]; ok {
+		delete(s.relays, a)
+		delete(s.bySrc, k)
+	}
 }
 
 // New starts the server.
@@ -117,7 +169,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ListenAddress == "" {
 		cfg.ListenAddress = "0.0.0.0"
 	}
-	s := &Server{cfg: cfg, secret: make([]byte, 32)}
+	s := &Server{cfg: cfg, secret: make([]byte, 32), relays: map[netip.AddrPort]string{}, bySrc: map[string]netip.AddrPort{}}
 	if _, err := rand.Read(s.secret); err != nil {
 		return nil, fmt.Errorf("turnsrv: secret: %w", err)
 	}
@@ -157,14 +209,16 @@ func New(cfg Config) (*Server, error) {
 		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: udp, RelayAddressGenerator: gen()}},
 		ListenerConfigs:   listeners,
 		EventHandler: turn.EventHandler{
-			OnAllocationCreated: func(src, _ net.Addr, _, _, _ string, _ net.Addr, _ int) {
+			OnAllocationCreated: func(src, dst net.Addr, _, _, _ string, relay net.Addr, _ int) {
 				// The client's transport to us (the relay itself is UDP).
 				if _, tcp := src.(*net.TCPAddr); tcp {
 					s.tcpAllocs.Add(1)
 				} else {
 					s.udpAllocs.Add(1)
 				}
+				s.allocated(src, dst, relay)
 			},
+			OnAllocationDeleted: func(src, dst net.Addr, _, _, _ string) { s.deallocated(src, dst) },
 		},
 	})
 	if err != nil {

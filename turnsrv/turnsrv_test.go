@@ -73,6 +73,11 @@ func allocateUDP(t *testing.T, s *Server, c Credentials) error {
 	if err != nil || string(buf[:n]) != "back" {
 		t.Fatalf("client got %q, %v", buf[:n], err)
 	}
+	// The media plane sees the relay address; the server names its transport.
+	ra := netip.MustParseAddrPort(relay.LocalAddr().String())
+	if tr, ok := s.RelayTransport(ra); !ok || tr != "udp" {
+		t.Fatalf("RelayTransport(%v) = %q, %v; want udp, true", ra, tr, ok)
+	}
 	return nil
 }
 
@@ -126,7 +131,7 @@ func TestAllocateOverTCP(t *testing.T) {
 	if err := cl.Listen(); err != nil {
 		t.Fatal(err)
 	}
-	relayRoundTrip(t, cl)
+	relayRoundTrip(t, s, cl, "tcp")
 	if got := s.Stats().TCPAllocations; got != 1 {
 		t.Fatalf("TCP allocations %d, want 1", got)
 	}

@@ -3,6 +3,7 @@ package room
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -668,6 +669,30 @@ func (c *Connection) broadcastLocked(msg notifyMessage) {
 	}
 }
 
+// turnTransportTypeLocked is the transport between the client and the
+// server for turn_transport_type: "tcp" when its media comes over ICE-TCP
+// or through a TURN allocation made over TCP/TLS, else "udp". Before the
+// media path is known it says "udp", as Sora does for UDP clients.
+func (c *Connection) turnTransportTypeLocked() string {
+	sr, ok := c.tr.(interface{ SelectedRemote() netip.AddrPort })
+	if c.tr == nil || !ok {
+		return "udp"
+	}
+	remote := sr.SelectedRemote()
+	if !remote.IsValid() {
+		return "udp"
+	}
+	if f := c.reg.cfg.TURNTransportType; f != nil {
+		if t := f(remote); t != "" {
+			return t
+		}
+	}
+	if remote.Addr().Is4In6() { // the media plane's form of an ICE-TCP peer
+		return "tcp"
+	}
+	return "udp"
+}
+
 // notifyLocked builds a connection.* notify about c with the channel's
 // counters of created connections.
 func (c *Connection) notifyLocked(event string, now time.Time) notifyMessage {
@@ -675,7 +700,7 @@ func (c *Connection) notifyLocked(event string, now time.Time) notifyMessage {
 		Type: "notify", EventType: event, Role: c.role,
 		SessionID: c.ch.sessionID, ClientID: c.clientID, BundleID: c.bundleID, ConnectionID: c.id,
 		Audio: c.audio.enabled, Video: c.video.enabled,
-		Timestamp: timestamp(now), TurnTransportType: "udp",
+		Timestamp: timestamp(now), TurnTransportType: c.turnTransportTypeLocked(),
 		AuthnMetadata: c.metadata, AuthzMetadata: c.authzMetadata, Metadata: c.notifyMetadata,
 	}
 	if c.created {
@@ -844,7 +869,7 @@ func (c *Connection) eventWebhookLocked(kind string, extra map[string]any) {
 		"channel_connections": n.ChannelConnections, "channel_sendrecv_connections": n.ChannelSendrecvConnections,
 		"channel_sendonly_connections": n.ChannelSendonlyConnections, "channel_recvonly_connections": n.ChannelRecvonlyConnections,
 		"created_time": c.createdAt.Unix(), "created_timestamp": timestamp(c.createdAt),
-		"turn_transport_type": "udp",
+		"turn_transport_type": c.turnTransportTypeLocked(),
 	}
 	if c.audio.enabled {
 		data["audio_codec_type"] = c.audio.codec.Name

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -192,6 +193,12 @@ type Config struct {
 	// ICETransportPolicy is offer.config.iceTransportPolicy ("all" or
 	// "relay") when ICEServers gives servers; "" leaves it out.
 	ICETransportPolicy string
+	// TURNTransportType names, for the address a connection's media comes
+	// from (its selected ICE pair), the transport the client uses to reach
+	// the server: "tcp" through TURN over TCP/TLS, "udp" through TURN over
+	// UDP; "" when the address is no TURN relay. Nil: "udp", or "tcp" for
+	// ICE-TCP. It becomes notify's and the webhooks' turn_transport_type.
+	TURNTransportType func(remote netip.AddrPort) string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// NewID makes connection and session ids; nil means NewID.

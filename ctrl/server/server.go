@@ -241,13 +241,17 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		AuthWebhook:        authHook,
 		AuthAllowRawSecret: cfg.SignalingAuthAllowRawSecret,
 		ICETransportPolicy: cfg.ICETransportPolicy,
-		Plane:              s.plane,
-		Logger:             log.With("component", "signaling"),
-		Registerer:         s.reg,
-		PingInterval:       cfg.PingInterval,
-		PongTimeout:        cfg.PongTimeout,
-		MaxMessageBytes:    int64(cfg.SignalingMaxMessageSize),
-		Notify:             cfg.SignalingNotify,
+		TURNTransportType: func(remote netip.AddrPort) string {
+			t, _ := s.turn.RelayTransport(remote) // nil-safe without TURN
+			return t
+		},
+		Plane:           s.plane,
+		Logger:          log.With("component", "signaling"),
+		Registerer:      s.reg,
+		PingInterval:    cfg.PingInterval,
+		PongTimeout:     cfg.PongTimeout,
+		MaxMessageBytes: int64(cfg.SignalingMaxMessageSize),
+		Notify:          cfg.SignalingNotify,
 
 		DataChannelMaxMessageSize:   cfg.DataChannelMaxMessageSize,
 		DataChannelMaxBufferedBytes: cfg.DataChannelMaxBufferedBytes,

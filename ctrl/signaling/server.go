@@ -69,6 +69,10 @@ type Config struct {
 	// ICETransportPolicy goes with them: "all" or "relay".
 	ICETransportPolicy string
 
+	// TURNTransportType is room.Config.TURNTransportType (the embedded TURN
+	// server's relay lookup); nil: "udp", or "tcp" for ICE-TCP.
+	TURNTransportType func(remote netip.AddrPort) string
+
 	// Place, when set (cluster), is asked about every connect's channel
 	// before auth: a URL answers {"type":"redirect","location":URL} and
 	// closes 1000 REDIRECT (the client connects there with redirect:
@@ -197,6 +201,7 @@ func New(cfg Config) (*Server, error) {
 		ICEServers:                  cfg.ICEServers,
 		Webhook:                     cfg.Webhook,
 		ICETransportPolicy:          cfg.ICETransportPolicy,
+		TURNTransportType:           cfg.TURNTransportType,
 		MaxConnections:              cfg.MaxConnections,
 		MaxConnectionsPerChannel:    cfg.MaxConnectionsPerChannel,
 	})

@@ -43,6 +43,12 @@ func TestICETCP(t *testing.T) {
 	}
 	time.Sleep(settle)
 	const n = 60
+	if got := notifiedTURNType(t, e, udpSub, pubc.ConnectionID()); got != "tcp" {
+		t.Errorf("connection.created about the ICE-TCP publisher says turn_transport_type %q, want tcp", got)
+	}
+	if got := notifiedTURNType(t, e, tcpSub, udpSub.ConnectionID()); got != "udp" {
+		t.Errorf("connection.created about the UDP subscriber says turn_transport_type %q, want udp", got)
+	}
 	publishToAll(e, pubc, subs, 'T', n)
 	if got := e.counterValue("hayate_media_tcp_connections_total", "event", "accepted"); got < 2 {
 		t.Errorf("hayate_media_tcp_connections_total{event=accepted} = %v, want ≥ 2 (publisher and subscriber over TCP)", got)

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -80,6 +81,10 @@ func TestMediaThroughTURN(t *testing.T) {
 			}
 			expectStream(t, e.ctx, fmt.Sprintf("B receives A through TURN/%s", transport), rec, video, 'A', n-1, n*9/10)
 			_ = rb
+			// a hears of b as a TURN/<transport> client.
+			if got := notifiedTURNType(t, e, a, b.ConnectionID()); got != transport {
+				t.Errorf("a's connection.created about b says turn_transport_type %q, want %q", got, transport)
+			}
 			// Both clients' selected pairs are relayed.
 			for _, c := range []*soraclient.Client{a, b} {
 				pair, err := selectedLocalType(c)
@@ -102,4 +107,25 @@ func selectedLocalType(c *soraclient.Client) (webrtc.ICECandidateType, error) {
 		}
 	}
 	return 0, fmt.Errorf("no nominated pair")
+}
+
+// notifiedTURNType waits for c's connection.created notify about peer and
+// returns its turn_transport_type.
+func notifiedTURNType(t *testing.T, e *env, c *soraclient.Client, peer string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(e.ctx, 5*time.Second)
+	defer cancel()
+	ev, err := c.WaitEvent(ctx, func(ev soraclient.Event) bool {
+		return ev.Type == "notify" && ev.EventType == "connection.created" && ev.ConnectionID == peer
+	})
+	if err != nil {
+		t.Fatalf("no connection.created about %s: %v", peer, err)
+	}
+	var n struct {
+		TURNTransportType string `json:"turn_transport_type"`
+	}
+	if err := json.Unmarshal(ev.Raw, &n); err != nil {
+		t.Fatal(err)
+	}
+	return n.TURNTransportType
 }
