@@ -33,12 +33,7 @@ func (s *Server) authorize(ctx context.Context, b []byte) (*room.JoinRequest, ti
 	if err := json.Unmarshal(b, &connect); err != nil {
 		return nil, 0, closeErr(CloseInvalidJSON, "INVALID-JSON", "the connect is not a JSON object")
 	}
-	fields := map[string]any{}
-	for k, v := range connect {
-		if k != "type" && k != "sdp" {
-			fields[k] = v
-		}
-	}
+	fields := authRequestFields(connect, s.rooms.Connections)
 	id := room.NewID()
 	res, err := s.cfg.AuthWebhook.Auth(ctx, webhook.AuthRequest{ConnectionID: id, Fields: fields}, time.Now())
 	if err != nil {
@@ -187,4 +182,71 @@ func decodeEncodings(v json.RawMessage) ([]offer.Encoding, bool) {
 			MaxFramerate: e.MaxFramerate, ScaleResolutionDownBy: e.ScaleResolutionDownBy, ScalabilityMode: e.ScalabilityMode}
 	}
 	return out, true
+}
+
+// authRequestFields builds the auth webhook's request body from a connect
+// as Sora does (spec webhooks.md §2.1), apart from the common fields and
+// connection_id, which the webhook client adds: the connect's own fields
+// (not type, sdp, redirect, nor sora_client / environment / libwebrtc,
+// which become the sora_client object), multistream, the audio and video
+// settings flattened (audio_codec_type, video_bit_rate, video_vp9_params,
+// …), and the channel's connection counts.
+func authRequestFields(connect map[string]json.RawMessage, channel func(string) []room.ConnectionInfo) map[string]any {
+	fields := map[string]any{}
+	for k, v := range connect {
+		switch k {
+		case "type", "sdp", "redirect", "sora_client", "environment", "libwebrtc":
+		default:
+			fields[k] = v
+		}
+	}
+	fields["multistream"] = true
+	fields["e2ee"] = false
+	for _, kind := range []string{"audio", "video"} {
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(connect[kind], &obj) != nil {
+			continue // absent, or a bool: nothing to flatten
+		}
+		for k, v := range obj {
+			fields[kind+"_"+k] = v // codec_type, bit_rate, vp9_params, av1_params, h264_params, opus_params
+		}
+	}
+	str := func(k string) string {
+		var v string
+		_ = json.Unmarshal(connect[k], &v)
+		return v
+	}
+	sc := map[string]any{"raw": str("sora_client"), "environment": str("environment"), "libwebrtc": str("libwebrtc")}
+	// "Sora JavaScript SDK 2026.1.0 (…)": the type is the name, the
+	// version the word after it.
+	if raw := str("sora_client"); raw != "" {
+		words := strings.Fields(raw)
+		for i, w := range words {
+			if len(w) > 0 && w[0] >= '0' && w[0] <= '9' {
+				sc["type"] = strings.Join(words[:i], " ")
+				sc["version"] = w
+				break
+			}
+		}
+	}
+	fields["sora_client"] = sc
+	var n, sendrecv, sendonly, recvonly int
+	if ch := str("channel_id"); ch != "" && channel != nil {
+		for _, c := range channel(ch) {
+			n++
+			switch c.Role {
+			case room.RoleSendRecv:
+				sendrecv++
+			case room.RoleSendOnly:
+				sendonly++
+			case room.RoleRecvOnly:
+				recvonly++
+			}
+		}
+	}
+	fields["channel_connections"] = n
+	fields["channel_sendrecv_connections"] = sendrecv
+	fields["channel_sendonly_connections"] = sendonly
+	fields["channel_recvonly_connections"] = recvonly
+	return fields
 }

@@ -76,4 +76,45 @@ func TestAuthWebhook(t *testing.T) {
 	c = dial(t, ts.url)
 	c.send(connectMsg("sendrecv"))
 	c.expectClose(CloseInvalidField, "INVALID-FIELD")
+	// The request is Sora's: settings flattened, sora_client parsed, the
+	// channel's counts (one sendrecv connection is in it now).
+	setAnswer(`{"allowed": true}`)
+	first := dial(t, ts.url)
+	first.send(connectMsg("sendrecv"))
+	if m := first.recv(); m["type"] != "offer" {
+		t.Fatalf("first connect got %v, want an offer", m["type"])
+	}
+	c = dial(t, ts.url)
+	m = connectMsg("recvonly")
+	m["video"] = map[string]any{"codec_type": "VP9", "bit_rate": 500, "vp9_params": map[string]any{"profile_id": 0}}
+	m["libwebrtc"] = "Chrome/142"
+	c.send(m)
+	if m := c.recv(); m["type"] != "offer" {
+		t.Fatalf("second connect got %v, want an offer", m["type"])
+	}
+	mu.Lock()
+	got := seen[len(seen)-1]
+	mu.Unlock()
+	sc, _ := got["sora_client"].(map[string]any)
+	for k, want := range map[string]any{
+		"multistream": true, "e2ee": false, "role": "recvonly",
+		"video_codec_type": "VP9", "video_bit_rate": 500.0,
+		"channel_connections": 1.0, "channel_sendrecv_connections": 1.0, "channel_sendonly_connections": 0.0, "channel_recvonly_connections": 0.0,
+	} {
+		if got[k] != want {
+			t.Errorf("auth request %s = %v, want %v", k, got[k], want)
+		}
+	}
+	if vp9, _ := got["video_vp9_params"].(map[string]any); vp9 == nil || vp9["profile_id"] != 0.0 {
+		t.Errorf("auth request video_vp9_params = %v, want the connect's", got["video_vp9_params"])
+	}
+	if sc == nil || sc["raw"] != "Sora JavaScript SDK 2026.1.0" || sc["type"] != "Sora JavaScript SDK" || sc["version"] != "2026.1.0" ||
+		sc["environment"] != "test" || sc["libwebrtc"] != "Chrome/142" {
+		t.Errorf("auth request sora_client = %v", got["sora_client"])
+	}
+	for _, k := range []string{"sdp", "type", "environment", "libwebrtc"} {
+		if _, ok := got[k]; ok {
+			t.Errorf("auth request carries the connect's %s", k)
+		}
+	}
 }
