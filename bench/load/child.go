@@ -241,23 +241,38 @@ func (c *child) cpu() (time.Duration, error) {
 // parseStatCPU reads utime + stime (fields 14 and 15, clock ticks of 10 ms)
 // from /proc/<pid>/stat; the command name in parentheses may hold spaces.
 func parseStatCPU(b []byte) (time.Duration, error) {
+	user, sys, err := parseStatTicks(b)
+	return user + sys, err
+}
+
+// parseStatTicks reads utime and stime apart.
+func parseStatTicks(b []byte) (user, sys time.Duration, err error) {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("%w: /proc stat %.60q has no command name", ErrServer, b)
+		return 0, 0, fmt.Errorf("%w: /proc stat %.60q has no command name", ErrServer, b)
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 13 {
-		return 0, fmt.Errorf("%w: /proc stat %.60q has %d fields after the name, want 13 or more", ErrServer, b, len(f))
+		return 0, 0, fmt.Errorf("%w: /proc stat %.60q has %d fields after the name, want 13 or more", ErrServer, b, len(f))
 	}
-	var ticks int64
-	for _, s := range f[11:13] { // fields 14 and 15 of the line
+	var ticks [2]int64
+	for j, s := range f[11:13] { // fields 14 and 15 of the line
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("%w: /proc stat field %q: %w", ErrServer, s, err)
+			return 0, 0, fmt.Errorf("%w: /proc stat field %q: %w", ErrServer, s, err)
 		}
-		ticks += n
+		ticks[j] = n
 	}
-	return time.Duration(ticks) * 10 * time.Millisecond, nil
+	return time.Duration(ticks[0]) * 10 * time.Millisecond, time.Duration(ticks[1]) * 10 * time.Millisecond, nil
+}
+
+// userSys reads the child's user and kernel CPU time apart (10 ms ticks).
+func (c *child) userSys() (user, sys time.Duration, err error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(c.cmd.Process.Pid) + "/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	return parseStatTicks(b)
 }
 
 // mallocs reads go_memstats_mallocs_total from the child's /metrics.

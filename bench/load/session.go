@@ -511,6 +511,7 @@ func (s *session) window(ctx context.Context, m *Measurement) error {
 	if err != nil {
 		return err
 	}
+	u0, k0, usErr := s.c.userSys()
 	var prof chan error
 	name := s.c.spec.kind.String()
 	if s.o.ProfileDir != "" {
@@ -536,6 +537,10 @@ func (s *session) window(ctx context.Context, m *Measurement) error {
 	cpu1, err := s.c.cpu()
 	if err != nil {
 		return err
+	}
+	m.KernelShare = -1
+	if u1, k1, err := s.c.userSys(); err == nil && usErr == nil && (u1-u0)+(k1-k0) > 0 {
+		m.KernelShare = float64(k1-k0) / float64((u1-u0)+(k1-k0))
 	}
 	m.ClientCPU = selfCPU() - self0
 	if werr != nil {
