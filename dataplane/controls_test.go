@@ -152,3 +152,28 @@ func TestAudioLevels(t *testing.T) {
 		t.Fatal("a video track has an audio level")
 	}
 }
+
+// TestDelayHistogram: durations land in the first bucket whose bound they do
+// not exceed; the last bucket takes the rest.
+func TestDelayHistogram(t *testing.T) {
+	var h DelayHistogram
+	for _, ns := range []int64{0, 20_000, 20_001, 999_999, 1_000_000, 10_000_001, -5} {
+		h.Record(ns)
+	}
+	want := map[int]uint64{0: 3, 1: 1, 5: 2, len(DelayBounds): 1}
+	for i := range h.Buckets {
+		if got := h.Buckets[i].Load(); got != want[i] {
+			t.Errorf("bucket %d (≤ %v) = %d, want %d", i, boundOf(i), got, want[i])
+		}
+	}
+	if got := h.SumNs.Load(); got != 20_000+20_001+999_999+1_000_000+10_000_001 {
+		t.Errorf("sum %d ns", got)
+	}
+}
+
+func boundOf(i int) any {
+	if i < len(DelayBounds) {
+		return DelayBounds[i]
+	}
+	return "+Inf"
+}

@@ -161,6 +161,35 @@ type Counters struct {
 	HandedOff, DropHandoffFull atomic.Uint64
 	// SCTP packets and bytes of the DataChannel associations (inside DTLS).
 	SCTPPacketsIn, SCTPBytesIn, SCTPPacketsOut, SCTPBytesOut atomic.Uint64
+	// ForwardDelay: per flush of forwarded packets, the time from the read
+	// of the oldest datagram in it to the end of the send.
+	ForwardDelay DelayHistogram
+}
+
+// DelayBounds are the upper bounds of DelayHistogram's buckets; the last
+// bucket (index len(DelayBounds)) takes the rest.
+var DelayBounds = [...]time.Duration{
+	20 * time.Microsecond, 50 * time.Microsecond, 100 * time.Microsecond, 200 * time.Microsecond,
+	500 * time.Microsecond, time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond,
+}
+
+// DelayHistogram counts durations in the buckets of DelayBounds, without
+// allocating or locking (one atomic add per Record).
+type DelayHistogram struct {
+	Buckets [len(DelayBounds) + 1]atomic.Uint64
+	SumNs   atomic.Uint64
+}
+
+// Record counts one duration (in nanoseconds).
+func (h *DelayHistogram) Record(ns int64) {
+	i := 0
+	for i < len(DelayBounds) && ns > int64(DelayBounds[i]) {
+		i++
+	}
+	h.Buckets[i].Add(1)
+	if ns > 0 {
+		h.SumNs.Add(uint64(ns))
+	}
 }
 
 // Counters returns the plane's counters (read with Load).
@@ -534,7 +563,8 @@ func (lp *mediaLoop) run() {
 	l := lp.st
 	rx := netio.NewMessages(recvBatch)
 	nextTick := p.now() + int64(tickInterval)
-	var holdUntil int64 // a frame's flush is held until then (0: not held)
+	var holdUntil int64   // a frame's flush is held until then (0: not held)
+	var queuedSince int64 // when the oldest datagram with queued output was read
 	_ = lp.conn.SetReadDeadline(p.epoch.Add(time.Duration(nextTick)))
 	for {
 		n, err := lp.nio.ReadBatch(rx)
@@ -545,6 +575,9 @@ func (lp *mediaLoop) run() {
 				p.counters.PacketsIn.Add(1)
 				p.counters.BytesIn.Add(uint64(m.N))
 				l.handleDatagram(m.Buf[:m.N], m.Addr, now)
+			}
+			if n > 0 && l.en > 0 && queuedSince == 0 {
+				queuedSince = now
 			}
 		} else if !errors.Is(err, os.ErrDeadlineExceeded) {
 			if p.closed.Load() {
@@ -598,6 +631,12 @@ func (lp *mediaLoop) run() {
 		}
 		l.frameOpen = false
 		l.flush()
+		if queuedSince != 0 {
+			// From the read of the oldest datagram whose packets were queued
+			// to the end of the flush that sent them: the forwarding delay.
+			p.counters.ForwardDelay.Record(p.now() - queuedSince)
+			queuedSince = 0
+		}
 		if holdUntil != 0 {
 			holdUntil = 0
 			ticked = true // re-arm the deadline for the tick

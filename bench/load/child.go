@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -303,6 +304,63 @@ func (c *child) memory(ctx context.Context) (float64, error) {
 		return 0, err
 	}
 	return heap + stack, nil
+}
+
+// forwardDelay reads the cumulative buckets of the server's
+// hayate_media_forward_delay_seconds histogram (upper bound in seconds →
+// count, +Inf as math.Inf(1)); nil for a server without it (the baseline).
+func (c *child) forwardDelay(ctx context.Context) (map[float64]float64, error) {
+	body, err := c.get(ctx, "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	const prefix = `hayate_media_forward_delay_seconds_bucket{le="`
+	var out map[float64]float64
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), prefix)
+		if !ok {
+			continue
+		}
+		le, val, ok := strings.Cut(rest, `"} `)
+		if !ok {
+			continue
+		}
+		bound, err1 := strconv.ParseFloat(le, 64) // "+Inf" parses as +Inf
+		n, err2 := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("%w: histogram line %q", ErrServer, sc.Text())
+		}
+		if out == nil {
+			out = map[float64]float64{}
+		}
+		out[bound] = n
+	}
+	return out, nil
+}
+
+// quantileBound returns the upper bound of the bucket holding quantile q of
+// the observations between two cumulative snapshots, or -1 without any.
+func quantileBound(before, after map[float64]float64, q float64) float64 {
+	bounds := make([]float64, 0, len(after))
+	for b := range after {
+		bounds = append(bounds, b)
+	}
+	slices.Sort(bounds)
+	if len(bounds) == 0 {
+		return -1
+	}
+	total := after[bounds[len(bounds)-1]] - before[bounds[len(bounds)-1]]
+	if total <= 0 {
+		return -1
+	}
+	for _, b := range bounds {
+		if after[b]-before[b] >= q*total {
+			return b
+		}
+	}
+	return bounds[len(bounds)-1]
 }
 
 // metricValue finds an unlabelled sample in Prometheus text exposition.

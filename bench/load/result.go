@@ -49,6 +49,12 @@ type Measurement struct {
 	// clients, both pion stacks' client side): near 2 s per second of
 	// window on two cores means the clients, not the server, set the pace.
 	ClientCPU time.Duration
+	// ServerDelayP99 is the upper bound, in seconds, of the bucket of the
+	// server's own forwarding delay histogram (hayate_media_forward_delay_seconds:
+	// read → sent, per flush) that holds the window's 99th percentile; -1
+	// when the server has no such histogram. It leaves out what the clients
+	// and the kernel add, which P99 includes.
+	ServerDelayP99 float64
 	// KernelShare is the part of the server's CPU in the window spent in
 	// the kernel (stime over utime + stime, 10 ms ticks); -1 when unknown.
 	// On loopback the kernel's share includes delivering every datagram to
@@ -126,12 +132,23 @@ func (m *Measurement) Summary() string {
 			m.Server, m.Joined, m.JoinTime.Round(time.Millisecond), m.ConnPerSec(), m.ConnectP50.Round(time.Microsecond), m.ConnectP90.Round(time.Microsecond),
 			m.JoinCPU.Round(time.Microsecond), float64(m.JoinCPU.Microseconds())/1e3/float64(max(m.Joined, 1)), m.TotalCPU.Round(time.Millisecond))
 	}
-	return fmt.Sprintf("%s gso=%s: %d/%d packets in %v (%.0f pps), CPU %v = %s µs/pkt (kernel %s%%; idle %v/s; above idle %s µs/pkt), loss %s%%, latency p50 %v p99 %v, allocs/pkt %s, memory %s KiB per client, joined in %v (%d incomplete), process total %v, load clients %.2f CPU s/s",
+	return fmt.Sprintf("%s gso=%s: %d/%d packets in %v (%.0f pps), CPU %v = %s µs/pkt (kernel %s%%; idle %v/s; above idle %s µs/pkt), loss %s%%, latency p50 %v p99 %v (server p99 ≤ %s), allocs/pkt %s, memory %s KiB per client, joined in %v (%d incomplete), process total %v, load clients %.2f CPU s/s",
 		m.Server, onOff(m.GSO), m.Forwarded, m.Expected, m.Window.Round(time.Millisecond), m.PPS(), m.CPU.Round(time.Microsecond),
 		num(m.USPerPkt(), 3), pct(m.KernelShare), m.IdleCPU.Round(time.Microsecond), num(m.USPerPktAboveIdle(), 3),
-		num(m.LossPct(), 2), m.P50.Round(time.Microsecond), m.P99.Round(time.Microsecond),
+		num(m.LossPct(), 2), m.P50.Round(time.Microsecond), m.P99.Round(time.Microsecond), seconds(m.ServerDelayP99),
 		num(m.AllocsPerPkt(), 2), memKiB(m.MemPerClient), m.JoinTime.Round(time.Millisecond), m.Incomplete, m.TotalCPU.Round(time.Millisecond),
 		m.ClientCPU.Seconds()/m.Window.Seconds())
+}
+
+// seconds prints a duration given in seconds ("n/a" when negative).
+func seconds(s float64) string {
+	if s < 0 {
+		return "n/a"
+	}
+	if math.IsInf(s, 1) {
+		return "+Inf"
+	}
+	return time.Duration(s * float64(time.Second)).String()
 }
 
 // pct prints a share in percent ("n/a" when unknown).

@@ -512,6 +512,7 @@ func (s *session) window(ctx context.Context, m *Measurement) error {
 		return err
 	}
 	u0, k0, usErr := s.c.userSys()
+	fd0, fdErr := s.c.forwardDelay(ctx)
 	var prof chan error
 	name := s.c.spec.kind.String()
 	if s.o.ProfileDir != "" {
@@ -537,6 +538,10 @@ func (s *session) window(ctx context.Context, m *Measurement) error {
 	cpu1, err := s.c.cpu()
 	if err != nil {
 		return err
+	}
+	m.ServerDelayP99 = -1
+	if fd1, err := s.c.forwardDelay(ctx); err == nil && fdErr == nil && fd1 != nil {
+		m.ServerDelayP99 = quantileBound(fd0, fd1, 0.99)
 	}
 	m.KernelShare = -1
 	if u1, k1, err := s.c.userSys(); err == nil && usErr == nil && (u1-u0)+(k1-k0) > 0 {

@@ -52,16 +52,29 @@ func RegisterPlane(reg prometheus.Registerer, c *dataplane.Counters) error {
 	return reg.Register(pc)
 }
 
+var forwardDelayDesc = prometheus.NewDesc("hayate_media_forward_delay_seconds",
+	"Per flush of forwarded packets, from the read of the oldest datagram in it to the end of its send (the delay the media plane adds; frame holds included).", nil, nil)
+
 func (pc *planeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range pc.descs {
 		ch <- d.desc
 	}
+	ch <- forwardDelayDesc
 }
 
 func (pc *planeCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, d := range pc.descs {
 		ch <- prometheus.MustNewConstMetric(d.desc, prometheus.CounterValue, float64(d.val(pc.c)))
 	}
+	h := &pc.c.ForwardDelay
+	buckets := make(map[float64]uint64, len(dataplane.DelayBounds))
+	var cum uint64
+	for i, b := range dataplane.DelayBounds {
+		cum += h.Buckets[i].Load()
+		buckets[b.Seconds()] = cum
+	}
+	cum += h.Buckets[len(dataplane.DelayBounds)].Load()
+	ch <- prometheus.MustNewConstHistogram(forwardDelayDesc, cum, float64(h.SumNs.Load())/1e9, buckets)
 }
 
 // RegisterICETCP registers the ICE-TCP listener's counters
