@@ -28,10 +28,10 @@ func startCluster(t *testing.T, nodes ...*node) {
 	}
 }
 
-// placeWired reports whether the nodes redirect a connect to a channel's
-// owner (ctrl/signaling calls the cluster's Place): a channel taken on a
-// answers b's connect with a redirect to a.
-func placeWired(t *testing.T, ctx context.Context, a, b *node) bool {
+// placeWired checks that the nodes redirect a connect to a channel's owner
+// (ctrl/signaling calls the cluster's Place): a channel taken on a answers
+// b's connect with a redirect to a. It fails the test otherwise.
+func placeWired(t *testing.T, ctx context.Context, a, b *node) {
 	t.Helper()
 	ch := fmt.Sprintf("wired-%d", time.Now().UnixNano())
 	r, err := probe(ctx, a.signalingURL(), ch)
@@ -47,12 +47,11 @@ func placeWired(t *testing.T, ctx context.Context, a, b *node) bool {
 		if r.location != a.signalingURL() {
 			t.Fatalf("redirect to %q, want the owner's %q", r.location, a.signalingURL())
 		}
-		return true
 	case "offer":
 		t.Fatalf("%s served a connect to a channel just opened on %s instead of redirecting to its owner", b.name, a.name)
+	default:
+		t.Fatalf("connect on %s: %+v", b.name, r)
 	}
-	t.Fatalf("connect on %s: %+v", b.name, r)
-	return false
 }
 
 // ownerOf maps a probe's answer to the node that owns the channel.
@@ -140,7 +139,7 @@ func TestClusterLifecycle(t *testing.T) {
 	})
 	n4.kill()
 
-	wired := placeWired(t, ctx, n1, n2)
+	placeWired(t, ctx, n1, n2)
 
 	// Kill the leader: the other two elect one and accept writes.
 	leader := leaderOf(t, n1, n2, n3)
@@ -154,46 +153,37 @@ func TestClusterLifecycle(t *testing.T) {
 	acked := map[string]string{} // channel → owner, as answered
 	leader.kill()
 	killed := time.Now()
-	if wired {
-		for i := 0; ; i++ {
-			ch := fmt.Sprintf("failover-%d", i)
-			r, err := probe(ctx, keep.signalingURL(), ch)
-			if err == nil && (r.kind == "offer" || r.kind == "redirect") {
-				acked[ch] = ownerOf(r, keep, n1, n2, n3)
-				break
-			}
-			if time.Since(killed) > 30*time.Second {
-				t.Fatalf("no connect accepted within 30 s of killing the leader: %+v %v", r, err)
-			}
-			time.Sleep(20 * time.Millisecond)
+	for i := 0; ; i++ {
+		ch := fmt.Sprintf("failover-%d", i)
+		r, err := probe(ctx, keep.signalingURL(), ch)
+		if err == nil && (r.kind == "offer" || r.kind == "redirect") {
+			acked[ch] = ownerOf(r, keep, n1, n2, n3)
+			break
 		}
-		t.Logf("FAILOVER: leader %s killed with SIGKILL; a write (a new channel's placement, committed through raft) was accepted again after %v", leader.name, time.Since(killed).Round(time.Millisecond))
-	} else {
-		newLeader := leaderOf(t, keep, second)
-		t.Logf("FAILOVER: leader %s killed with SIGKILL; %s leads after %v (writes not measured: connects are not placed by the cluster yet)", leader.name, newLeader.name, time.Since(killed).Round(time.Millisecond))
+		if time.Since(killed) > 30*time.Second {
+			t.Fatalf("no connect accepted within 30 s of killing the leader: %+v %v", r, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
+	t.Logf("FAILOVER: leader %s killed with SIGKILL; a write (a new channel's placement, committed through raft) was accepted again after %v", leader.name, time.Since(killed).Round(time.Millisecond))
 	eventually(t, 10*time.Second, "the killed leader listed as disconnected, the others connected", func() bool {
 		ns := keep.nodes(true)
 		return !ns[leader.name].Connected && ns[keep.name].Connected && ns[second.name].Connected
 	})
-	if wired {
-		for i := range 4 {
-			ch := fmt.Sprintf("majority-%d", i)
-			r, err := probe(ctx, second.signalingURL(), ch)
-			if err != nil || (r.kind != "offer" && r.kind != "redirect") {
-				t.Fatalf("connect on the majority: %+v %v", r, err)
-			}
-			acked[ch] = ownerOf(r, second, n1, n2, n3)
+	for i := range 4 {
+		ch := fmt.Sprintf("majority-%d", i)
+		r, err := probe(ctx, second.signalingURL(), ch)
+		if err != nil || (r.kind != "offer" && r.kind != "redirect") {
+			t.Fatalf("connect on the majority: %+v %v", r, err)
 		}
+		acked[ch] = ownerOf(r, second, n1, n2, n3)
 	}
 
 	// Kill a second node: the last one refuses writes, still answers reads.
 	second.kill()
-	if wired {
-		r, err := probe(ctx, keep.signalingURL(), "refused")
-		if err != nil || r.kind != "closed" || !strings.Contains(strings.ToLower(r.reason), "majority") {
-			t.Errorf("connect without a majority: %+v %v, want a close naming the lost majority", r, err)
-		}
+	r, err := probe(ctx, keep.signalingURL(), "refused")
+	if err != nil || r.kind != "closed" || !strings.Contains(strings.ToLower(r.reason), "majority") {
+		t.Errorf("connect without a majority: %+v %v, want a close naming the lost majority", r, err)
 	}
 	eventually(t, 10*time.Second, "both killed nodes disconnected", func() bool {
 		ns := keep.nodes(true)
@@ -227,10 +217,8 @@ func TestClusterLifecycle(t *testing.T) {
 			}
 		}
 	}
-	if wired {
-		r, err := probe(ctx, leader.signalingURL(), "after-restart")
-		if err != nil || (r.kind != "offer" && r.kind != "redirect") {
-			t.Errorf("connect on a restarted node: %+v %v", r, err)
-		}
+	r, err = probe(ctx, leader.signalingURL(), "after-restart")
+	if err != nil || (r.kind != "offer" && r.kind != "redirect") {
+		t.Errorf("connect on a restarted node: %+v %v", r, err)
 	}
 }

@@ -92,7 +92,7 @@ func TestClusterRedirectMedia(t *testing.T) {
 	defer cancel()
 	n1, n2, n3 := newNode(t, 1), newNode(t, 2), newNode(t, 3)
 	startCluster(t, n1, n2, n3)
-	placeWired(t, ctx, n2, n3) // fails the test unless connects are redirected
+	placeWired(t, ctx, n2, n3)
 
 	a, urlA := connectFollowing(t, ctx, n2.signalingURL(), "media")
 	b, urlB := connectFollowing(t, ctx, n3.signalingURL(), "media")
