@@ -45,6 +45,7 @@ const (
 	handoffRingSize  = 1024  // datagrams in flight from one loop to another
 	handoffPoolSize  = 256   // buffers each loop keeps for handing off
 	maxRoutes        = 65536 // addresses a loop remembers as another loop's
+	maxHops          = 2     // hand-offs of one datagram before it is dropped
 	// frameHold bounds how long a flush waits for the rest of a video frame
 	// whose first packets arrived (GSO only): the packets of one frame to
 	// one subscriber then leave as one UDP_SEGMENT send.
@@ -92,6 +93,8 @@ type plane struct {
 
 	mu         sync.Mutex
 	transports map[*transport]struct{}
+	// shards holds each shard's loop and its number of transports.
+	shards map[string]*shardPlace
 
 	counters    Counters
 	nextForward atomic.Uint64
@@ -131,6 +134,7 @@ type mediaLoop struct {
 type handoff struct {
 	buf  *pkt.Buf
 	from netip.AddrPort
+	hops uint8 // hand-offs before this one (a moved transport can bounce once)
 }
 
 // Counters are plane-wide drop and error counts, for metrics.
@@ -159,6 +163,9 @@ type Counters struct {
 	// transport of another loop and were passed to it; DropHandoffFull:
 	// those dropped because that loop's inbox was full.
 	HandedOff, DropHandoffFull atomic.Uint64
+	// Migrations: transports moved to the loop their client's datagrams
+	// arrive on (the only transport of their channel, at its first check).
+	Migrations atomic.Uint64
 	// SCTP packets and bytes of the DataChannel associations (inside DTLS).
 	SCTPPacketsIn, SCTPBytesIn, SCTPPacketsOut, SCTPBytesOut atomic.Uint64
 	// ForwardDelay: per flush of forwarded packets, the time from the read
@@ -214,7 +221,7 @@ func newPlane(cfg Config) (*plane, error) {
 	if n > maxLoops {
 		return nil, fmt.Errorf("dataplane: %d loops (at most %d)", n, maxLoops)
 	}
-	p := &plane{log: log, done: make(chan struct{}), transports: map[*transport]struct{}{}}
+	p := &plane{log: log, done: make(chan struct{}), transports: map[*transport]struct{}{}, shards: map[string]*shardPlace{}}
 	var conns []*net.UDPConn
 	closeAll := func() {
 		for _, c := range conns {
@@ -353,15 +360,88 @@ func listenMedia(ip net.IP, port, n int) ([]*net.UDPConn, error) {
 	return conns, nil
 }
 
-// loopFor picks the loop of a shard: every transport of one shard (a
-// channel) shares a loop, so forwarding among them never crosses loops.
-func (p *plane) loopFor(shard string) *mediaLoop {
+// shardPlace is where a shard's transports live.
+type shardPlace struct {
+	loop *mediaLoop
+	n    int // live transports
+}
+
+// placeShard picks the loop of a new transport of shard: every transport of
+// one shard (a channel) shares a loop, so forwarding among them never
+// crosses loops. A new shard goes to the loop its id hashes to; the loop
+// may change while the shard has one transport (migrate).
+func (p *plane) placeShard(shard string) *mediaLoop {
 	if len(p.loops) == 1 || shard == "" {
 		return p.loops[0]
 	}
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(shard))
-	return p.loops[h.Sum32()%uint32(len(p.loops))]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sp := p.shards[shard]
+	if sp == nil {
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(shard))
+		sp = &shardPlace{loop: p.loops[h.Sum32()%uint32(len(p.loops))]}
+		p.shards[shard] = sp
+	}
+	sp.n++
+	return sp.loop
+}
+
+// leaveShard forgets a transport of shard.
+func (p *plane) leaveShard(shard string) {
+	if len(p.loops) == 1 || shard == "" {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if sp := p.shards[shard]; sp != nil {
+		if sp.n--; sp.n <= 0 {
+			delete(p.shards, shard)
+		}
+	}
+}
+
+// migrate moves t, the only transport of its shard, from this loop to to,
+// whose socket its client's first check arrived on: the kernel will
+// deliver all of that client's datagrams there, so none has to be handed
+// over. Only a transport that has no address bound yet, is not connected
+// and feeds no one moves; otherwise it stays.
+func (l *loopState) migrate(t *transport, to *mediaLoop) {
+	p := l.p
+	if t.lp.Load() != l.lp || t.ls.gone || t.ls.connected || len(t.ls.addrs) > 0 {
+		return
+	}
+	for _, src := range t.ls.sources {
+		if len(src.downs) > 0 {
+			return
+		}
+	}
+	p.mu.Lock()
+	sp := p.shards[t.shard]
+	if sp == nil || sp.n != 1 || sp.loop != l.lp {
+		p.mu.Unlock()
+		return
+	}
+	sp.loop = to
+	p.mu.Unlock()
+	delete(l.byUfrag, t.local.Ufrag)
+	delete(l.transports, t)
+	for id := range t.ls.sources {
+		delete(l.tracks, id)
+	}
+	// The adoption is queued before t.lp changes: a command that reads the
+	// new loop, or follows t there, runs after it.
+	if err := to.do(func(lx *loopState) {
+		lx.byUfrag[t.local.Ufrag] = t
+		lx.transports[t] = struct{}{}
+		for id, src := range t.ls.sources {
+			lx.tracks[id] = src
+		}
+	}); err != nil {
+		return // closing
+	}
+	t.lp.Store(to)
+	p.counters.Migrations.Add(1)
 }
 
 func (p *plane) now() int64 { return int64(time.Since(p.epoch)) }
@@ -519,10 +599,14 @@ func (lp *mediaLoop) writeBatch(ms []netio.Message) {
 
 // handOff passes a datagram this loop received to the loop that owns its
 // transport. It never blocks: a full inbox drops the datagram (counted).
-func (lp *mediaLoop) handOff(to *mediaLoop, b []byte, from netip.AddrPort) {
+func (lp *mediaLoop) handOff(to *mediaLoop, b []byte, from netip.AddrPort, hops uint8) {
+	if hops >= maxHops || to == lp {
+		lp.p.counters.DropUnknown.Add(1) // bounced between loops: the client retries
+		return
+	}
 	buf := lp.pool.Get()
 	buf.B = append(buf.B[:0], b...)
-	if !to.inbox[lp.idx].Push(handoff{buf: buf, from: from}) {
+	if !to.inbox[lp.idx].Push(handoff{buf: buf, from: from, hops: hops + 1}) {
 		buf.Release()
 		lp.p.counters.DropHandoffFull.Add(1)
 		return
@@ -542,7 +626,9 @@ func (lp *mediaLoop) drainInboxes(now int64) {
 			if !ok {
 				break
 			}
+			lp.st.hops = h.hops
 			lp.st.handleDatagram(h.buf.B, h.from, now)
+			lp.st.hops = 0
 			h.buf.Release()
 		}
 	}
@@ -723,16 +809,22 @@ func (l *loopState) handleSTUN(b []byte, from netip.AddrPort, now int64) {
 	}
 	t := l.byUfrag[ufrag]
 	if t == nil {
-		if v, ok := l.p.ufrags.Load(ufrag); ok && l.lp != nil && v.(*transport).lp != l.lp {
+		if v, ok := l.p.ufrags.Load(ufrag); ok && l.lp != nil && v.(*transport).lp.Load() != l.lp {
 			// A check for a transport of another loop: the kernel hashed
-			// this client's address to our socket. Hand it over, and the
-			// rest of this address's datagrams after it.
-			other := v.(*transport).lp
+			// this client's address to our socket. If it is its channel's
+			// only transport, it may move here; meanwhile hand the check
+			// over, and the rest of this address's datagrams after it.
+			ot := v.(*transport)
+			other := ot.lp.Load()
+			if !isTCP(from) && ot.shard != "" && ot.moveAsked.CompareAndSwap(false, true) {
+				to := l.lp
+				_ = ot.do(func(ly *loopState) { ly.migrate(ot, to) })
+			}
 			if len(l.routes) >= maxRoutes {
 				clear(l.routes)
 			}
 			l.routes[from] = other
-			l.lp.handOff(other, b, from)
+			l.lp.handOff(other, b, from, l.hops)
 			return
 		}
 		l.p.counters.DropSTUN.Add(1)
@@ -797,7 +889,7 @@ func (l *loopState) idle() bool { return len(l.transports) == 0 && len(l.forward
 // to the loop a STUN check from that address went to, or drops it.
 func (l *loopState) route(b []byte, from netip.AddrPort) {
 	if other := l.routes[from]; other != nil {
-		l.lp.handOff(other, b, from)
+		l.lp.handOff(other, b, from, l.hops)
 		return
 	}
 	l.p.counters.DropUnknown.Add(1)

@@ -73,7 +73,7 @@ func (p *plane) onTCPPacket(remote netip.AddrPort, pkt []byte) {
 			_ = p.tcp.CloseConn(remote)
 			return
 		}
-		lp = v.(*transport).lp
+		lp = v.(*transport).lp.Load()
 		p.tcpRoutes.Store(key, lp)
 	} else {
 		p.counters.DropUnknown.Add(1)

@@ -91,6 +91,9 @@ type loopState struct {
 	// routes are addresses whose datagrams belong to another loop's
 	// transport (learnt from a STUN check handed to it).
 	routes map[netip.AddrPort]*mediaLoop
+	// hops is how often the datagram being handled was handed between
+	// loops already (0 for one read from this loop's socket).
+	hops uint8
 	// wire sends a batch of egress messages (netio.Conn.WriteBatch; a fake in tests).
 	wire   func(ms []netio.Message)
 	egress []netio.Message

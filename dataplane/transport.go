@@ -27,8 +27,13 @@ import (
 //
 // Counters are atomics so Stats can read them from anywhere.
 type transport struct {
-	p         *plane
-	lp        *mediaLoop // the loop that owns ls
+	p     *plane
+	shard string
+	// lp is the loop that owns ls. It changes at most once, when the first
+	// check of a channel's only transport arrives on another loop's socket
+	// (migrate); commands go through t.do, which follows it.
+	lp        atomic.Pointer[mediaLoop]
+	moveAsked atomic.Bool
 	id        string
 	events    TransportEvents
 	local     LocalParams
@@ -108,9 +113,10 @@ func (p *plane) newTransport(cfg TransportConfig) (*transport, error) {
 		integrity: newIntegrity(pwd),
 		rtcpSSRC:  randomUint32(),
 		hsDone:    make(chan struct{}),
-		lp:        p.loopFor(cfg.Shard),
+		shard:     cfg.Shard,
 	}
-	conn := t.lp.conn
+	t.lp.Store(p.placeShard(cfg.Shard))
+	conn := t.lp.Load().conn
 	t.hs = handshake.NewConn(net.UDPAddrFromAddrPort(p.local), func(b []byte, to *net.UDPAddr) error {
 		if a := to.AddrPort(); isTCP(a) {
 			if p.tcp == nil {
@@ -133,7 +139,7 @@ func (p *plane) newTransport(cfg TransportConfig) (*transport, error) {
 	p.transports[t] = struct{}{}
 	p.mu.Unlock()
 	p.ufrags.Store(ufrag, t)
-	if err := t.lp.do(func(l *loopState) {
+	if err := t.do(func(l *loopState) {
 		t.ls.created = l.p.now()
 		t.ls.lastSeen = t.ls.created
 		l.byUfrag[ufrag] = t
@@ -143,6 +149,7 @@ func (p *plane) newTransport(cfg TransportConfig) (*transport, error) {
 		delete(p.transports, t)
 		p.mu.Unlock()
 		p.ufrags.Delete(ufrag)
+		p.leaveShard(cfg.Shard)
 		return nil, err
 	}
 	return t, nil
@@ -171,7 +178,7 @@ func (t *transport) setRemote(r RemoteParams) error {
 	t.hsCancel = cancel
 	t.mu.Unlock()
 
-	if err := t.lp.do(func(l *loopState) {
+	if err := t.do(func(l *loopState) {
 		t.ls.remoteUfrag = r.Ufrag
 		t.ls.transportCC = r.TransportCC
 	}); err != nil {
@@ -214,7 +221,7 @@ func (t *transport) runDTLS(ctx context.Context, r RemoteParams) {
 		var tx *srtp.Context
 		tx, err = srtp.CreateContext(res.Keys.LocalMasterKey, res.Keys.LocalMasterSalt, res.Profile)
 		if err == nil {
-			err = t.lp.doWait(func(l *loopState) { l.installSRTP(t, rx, tx) })
+			err = t.doWait(func(l *loopState) { l.installSRTP(t, rx, tx) })
 		}
 	}
 	if err != nil {
@@ -279,11 +286,11 @@ func (t *transport) addUpstream(u Upstream) error {
 	if _, ok := CodecByPayloadType(u.PayloadType); !ok {
 		return fmt.Errorf("dataplane: upstream %s: unknown payload type %d", u.TrackID, u.PayloadType)
 	}
-	return t.lp.doWait(func(l *loopState) { l.addUpstream(t, u) })
+	return t.doWait(func(l *loopState) { l.addUpstream(t, u) })
 }
 
 func (t *transport) removeUpstream(id string) {
-	_ = t.lp.do(func(l *loopState) { l.removeUpstream(t, id) })
+	_ = t.do(func(l *loopState) { l.removeUpstream(t, id) })
 }
 
 func (t *transport) addDownstream(d Downstream) error {
@@ -291,7 +298,7 @@ func (t *transport) addDownstream(d Downstream) error {
 		return fmt.Errorf("dataplane: downstream %s: SSRC 0", d.TrackID)
 	}
 	var err error
-	if werr := t.lp.doWait(func(l *loopState) { err = l.addDownstream(t, d) }); werr != nil {
+	if werr := t.doWait(func(l *loopState) { err = l.addDownstream(t, d) }); werr != nil {
 		return werr
 	}
 	return err
@@ -299,7 +306,7 @@ func (t *transport) addDownstream(d Downstream) error {
 
 func (t *transport) setDownstreamLayer(id, rid string) error {
 	var err error
-	if werr := t.lp.doWait(func(l *loopState) { err = l.setLayer(t, id, rid) }); werr != nil {
+	if werr := t.doWait(func(l *loopState) { err = l.setLayer(t, id, rid) }); werr != nil {
 		return werr
 	}
 	return err
@@ -307,7 +314,7 @@ func (t *transport) setDownstreamLayer(id, rid string) error {
 
 func (t *transport) pauseDownstream(id string, paused bool) error {
 	var err error
-	if werr := t.lp.doWait(func(l *loopState) { err = l.pauseDownstream(t, id, paused) }); werr != nil {
+	if werr := t.doWait(func(l *loopState) { err = l.pauseDownstream(t, id, paused) }); werr != nil {
 		return werr
 	}
 	return err
@@ -315,18 +322,18 @@ func (t *transport) pauseDownstream(id string, paused bool) error {
 
 func (t *transport) setUpstreamBitrateCap(id string, bps uint64) error {
 	var err error
-	if werr := t.lp.doWait(func(l *loopState) { err = l.setCap(t, id, bps) }); werr != nil {
+	if werr := t.doWait(func(l *loopState) { err = l.setCap(t, id, bps) }); werr != nil {
 		return werr
 	}
 	return err
 }
 
 func (t *transport) removeDownstream(id string) {
-	_ = t.lp.do(func(l *loopState) { l.removeDownstream(t, id) })
+	_ = t.do(func(l *loopState) { l.removeDownstream(t, id) })
 }
 
 func (t *transport) requestKeyFrame(id string) {
-	_ = t.lp.do(func(l *loopState) {
+	_ = t.do(func(l *loopState) {
 		if src := t.ls.sources[id]; src != nil {
 			for _, up := range src.layers {
 				l.requestKeyframe(up, l.p.now(), true)
@@ -367,7 +374,7 @@ func (t *transport) close(err error) {
 		cancel := t.hsCancel
 		started := t.remoteSet
 		t.mu.Unlock()
-		_ = t.lp.doWait(func(l *loopState) { l.removeTransport(t) })
+		_ = t.doWait(func(l *loopState) { l.removeTransport(t) })
 		if as != nil {
 			// Channels close before the transport (DESIGN §6: the SDK
 			// otherwise reports an abnormal close).
@@ -387,6 +394,7 @@ func (t *transport) close(err error) {
 		delete(t.p.transports, t)
 		t.p.mu.Unlock()
 		t.p.ufrags.Delete(t.local.Ufrag)
+		t.p.leaveShard(t.shard)
 		if t.events != nil {
 			t.events.OnClosed(err)
 		}
@@ -416,4 +424,32 @@ func (s sctpCounting) Write(b []byte) (int, error) {
 		s.c.SCTPBytesOut.Add(uint64(n))
 	}
 	return n, err
+}
+
+// do runs cmd on the transport's loop. If the transport moves to another
+// loop before cmd runs (migrate), cmd follows it there, after the move.
+func (t *transport) do(cmd func(*loopState)) error {
+	var run func(*loopState)
+	run = func(l *loopState) {
+		if cur := t.lp.Load(); l.lp != nil && cur != l.lp {
+			_ = cur.do(run)
+			return
+		}
+		cmd(l)
+	}
+	return t.lp.Load().do(run)
+}
+
+// doWait runs cmd on the transport's loop and waits for it.
+func (t *transport) doWait(cmd func(*loopState)) error {
+	ch := make(chan struct{})
+	if err := t.do(func(l *loopState) { cmd(l); close(ch) }); err != nil {
+		return err
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-t.p.done:
+		return ErrClosed
+	}
 }

@@ -39,6 +39,7 @@ func RegisterPlane(reg prometheus.Registerer, c *dataplane.Counters) error {
 		m("gso_sends_total", "UDP GSO super-packets sent (each carries several of sent_packets_total).", func(c *dataplane.Counters) uint64 { return c.GSOSends.Load() }),
 		m("sctp_received_packets_total", "SCTP packets received on DataChannel associations.", func(c *dataplane.Counters) uint64 { return c.SCTPPacketsIn.Load() }),
 		m("sctp_sent_packets_total", "SCTP packets sent on DataChannel associations.", func(c *dataplane.Counters) uint64 { return c.SCTPPacketsOut.Load() }),
+		m("loop_migrations_total", "Transports moved to the media loop their client's datagrams arrive on (a channel's only transport, at its first check).", func(c *dataplane.Counters) uint64 { return c.Migrations.Load() }),
 		m("handed_off_total", "Datagrams one media loop received for a transport of another and passed to it.", func(c *dataplane.Counters) uint64 { return c.HandedOff.Load() }),
 		drop("handoff_full", "", func(c *dataplane.Counters) uint64 { return c.DropHandoffFull.Load() }),
 		drop("kernel_receive_buffer", "", func(c *dataplane.Counters) uint64 { return c.KernelRxDrops.Load() }),
