@@ -64,6 +64,7 @@ type Connection struct {
 	authzMetadata, eventMetadata      json.RawMessage // auth webhook payouts; nil when absent
 	icePolicy                         string          // "" means Config.ICETransportPolicy
 	turn                              TURNOptions
+	noNotify                          bool // no notify messages to this connection (signaling_notify payout)
 	soraClient, environment           string
 	audioLang                         string // audio_streaming_language_code
 	joinedAt                          time.Time
@@ -159,6 +160,9 @@ func (c *Connection) published() bool { return c.created && !c.left }
 // has switched on the DataChannel of its kind (re-offer on signaling,
 // notify on notify, push on push). Called with ch.mu held.
 func (c *Connection) send(v any) {
+	if c.noNotify && labelOf(v) == LabelNotify {
+		return // the auth webhook's signaling_notify: false
+	}
 	b, err := encode(v)
 	if err != nil {
 		c.reg.log.Error("room: encoding a message", "connection_id", c.id, "err", err)

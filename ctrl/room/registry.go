@@ -107,6 +107,10 @@ type JoinRequest struct {
 	// NotifyMetadata is connect's signaling_notify_metadata, shown to others
 	// as metadata.
 	NotifyMetadata json.RawMessage
+	// SignalingNotify, when set, turns notify messages to this connection
+	// on or off (the auth webhook's signaling_notify payout); nil follows
+	// Config.Notify.
+	SignalingNotify *bool
 	// SoraClient and Environment identify the client in logs and stats.
 	SoraClient, Environment string
 	// AudioStreamingLanguageCode is connect's audio_streaming_language_code
@@ -499,6 +503,7 @@ func (r *Registry) Join(req JoinRequest, peer Peer) (*Connection, error) {
 		notifyMetadata: req.NotifyMetadata,
 		icePolicy:      req.ICETransportPolicy,
 		turn:           req.TURN,
+		noNotify:       req.SignalingNotify != nil && !*req.SignalingNotify,
 		soraClient:     req.SoraClient,
 		environment:    req.Environment,
 		audioLang:      req.AudioStreamingLanguageCode,

@@ -535,6 +535,26 @@ func TestNotifyUpdatedAndDisabled(t *testing.T) {
 	if got := types(x.p.take(t)); got != "re-offer" {
 		t.Errorf("with notify off X got %s", got)
 	}
+
+	// The auth webhook's signaling_notify: false silences one connection;
+	// the others still hear about it.
+	e3 := newEnv(t)
+	off := false
+	quiet := req(RoleSendRecv)
+	quiet.SignalingNotify = &off
+	q := e3.join("Q", quiet)
+	q.connect(t)
+	if got := types(q.p.take(t)); strings.Contains(got, "notify") {
+		t.Errorf("with signaling_notify false Q got %s", got)
+	}
+	r := e3.join("R", req(RoleSendRecv))
+	r.connect(t)
+	if got := types(q.p.take(t)); got != "re-offer" {
+		t.Errorf("with signaling_notify false Q got %s when R joined, want only the re-offer", got)
+	}
+	if got := types(r.p.take(t)); !strings.Contains(got, "notify:connection.created") {
+		t.Errorf("R got %s, want its own connection.created", got)
+	}
 }
 
 func TestPushAndDisconnect(t *testing.T) {

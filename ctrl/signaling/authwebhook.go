@@ -21,7 +21,7 @@ var connectPayouts = map[string]bool{
 	"simulcast": true, "simulcast_rid": true, "simulcast_request_rid": true,
 	"spotlight": true, "spotlight_number": true, "spotlight_focus_rid": true, "spotlight_unfocus_rid": true,
 	"data_channel_signaling": true, "ignore_disconnect_websocket": true, "data_channels": true,
-	"signaling_notify_metadata": true,
+	"signaling_notify_metadata": true, "audio_streaming_language_code": true,
 }
 
 // authorize asks the auth webhook about a connect (b, already validated)
@@ -58,7 +58,8 @@ func (s *Server) authorize(ctx context.Context, b []byte) (*room.JoinRequest, ti
 // rpc_methods; connection_lifetime (seconds); metadata (offer.metadata and
 // notify authz_metadata); event_metadata (the event webhooks);
 // ice_transport_policy; turn_fqdn, turn_tls_fqdn, turn_tcp_only,
-// turn_tls_only. Other keys are ignored.
+// turn_tls_only; signaling_notify (false: this connection gets no notify);
+// audio_streaming_language_code. Other keys are ignored.
 func applyPayouts(connect, p map[string]json.RawMessage, id string) (*room.JoinRequest, time.Duration, *closeError) {
 	for k, v := range p {
 		if connectPayouts[k] {
@@ -146,6 +147,13 @@ func applyPayouts(connect, p map[string]json.RawMessage, id string) (*room.JoinR
 		if v, ok := p[f.key]; ok && !isNull(v) && json.Unmarshal(v, f.dst) != nil {
 			return bad(f.key, "a boolean")
 		}
+	}
+	if v, ok := p["signaling_notify"]; ok && !isNull(v) {
+		var on bool
+		if json.Unmarshal(v, &on) != nil {
+			return bad("signaling_notify", "a boolean")
+		}
+		req.SignalingNotify = &on
 	}
 	var lifetime time.Duration
 	if v, ok := p["connection_lifetime"]; ok {

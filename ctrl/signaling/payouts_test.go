@@ -30,7 +30,8 @@ func TestApplyPayouts(t *testing.T) {
 		"metadata": {"m": 1}, "event_metadata": [1, 2], "ice_transport_policy": "relay",
 		"turn_fqdn": "t.example", "turn_tls_fqdn": "s.example", "turn_tcp_only": true, "turn_tls_only": false,
 		"simulcast": true, "simulcast_encodings": [{"rid": "r0", "maxBitrate": 100000}, {"rid": "r1", "active": false, "adaptivePtime": true}],
-		"rpc_methods": ["2025.2.0/PutSignalingNotifyMetadata"], "connection_lifetime": 1.5, "unknown_payout": 1}`), payoutID)
+		"rpc_methods": ["2025.2.0/PutSignalingNotifyMetadata"], "connection_lifetime": 1.5, "unknown_payout": 1,
+		"signaling_notify": false, "audio_streaming_language_code": "ja-JP"}`), payoutID)
 	if e != nil {
 		t.Fatal(e)
 	}
@@ -41,7 +42,8 @@ func TestApplyPayouts(t *testing.T) {
 		string(req.Metadata) != `{"access_token":"t"}` || string(req.AuthzMetadata) != `{"m": 1}` || string(req.EventMetadata) != `[1, 2]` ||
 		req.ICETransportPolicy != "relay" || req.TURN != (room.TURNOptions{FQDN: "t.example", TLSFQDN: "s.example", TCPOnly: true}) ||
 		!req.Simulcast || len(req.SimulcastEncodings) != 2 || !req.SimulcastEncodings[0].Active || req.SimulcastEncodings[1].Active ||
-		req.SimulcastEncodings[0].MaxBitrate != 100000 || len(req.RPCMethods) != 1 {
+		req.SimulcastEncodings[0].MaxBitrate != 100000 || len(req.RPCMethods) != 1 ||
+		req.SignalingNotify == nil || *req.SignalingNotify || req.AudioStreamingLanguageCode != "ja-JP" {
 		t.Errorf("request %+v", req)
 	}
 
@@ -55,6 +57,7 @@ func TestApplyPayouts(t *testing.T) {
 		{`{"connection_lifetime": -1}`, "INVALID-FIELD: connection_lifetime"},
 		{`{"rpc_methods": "all"}`, "INVALID-FIELD: rpc_methods"},
 		{`{"client_id": 7}`, "INVALID-FIELD: auth webhook payout: client_id"},
+		{`{"signaling_notify": "no"}`, "INVALID-FIELD: signaling_notify: auth webhook payout is not a boolean"},
 	} {
 		_, _, e := applyPayouts(decodeObject(t, payoutConnect), decodeObject(t, tc.payouts), payoutID)
 		if e == nil || e.code != CloseInvalidField || !strings.HasPrefix(e.reason, tc.reason) {
