@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -332,3 +333,28 @@ func (s *Server) Counters() map[string]uint64 {
 
 // Close stops the server and its relays.
 func (s *Server) Close() error { return s.srv.Close() }
+
+var (
+	allocationsDesc = prometheus.NewDesc("hayate_turn_allocations_total",
+		"TURN allocations created, by the client's transport to the server (tcp includes TLS).", []string{"transport"}, nil)
+	authFailuresDesc = prometheus.NewDesc("hayate_turn_auth_failures_total",
+		"TURN requests refused for bad, expired or ended-connection credentials.", nil, nil)
+	invalidTCPDesc = prometheus.NewDesc("hayate_turn_invalid_tcp_streams_total",
+		"TURN TCP and TLS connections closed because their stream held other than STUN and ChannelData.", nil, nil)
+)
+
+// Describe implements prometheus.Collector: the server exports its Stats.
+func (s *Server) Describe(ch chan<- *prometheus.Desc) {
+	ch <- allocationsDesc
+	ch <- authFailuresDesc
+	ch <- invalidTCPDesc
+}
+
+// Collect implements prometheus.Collector.
+func (s *Server) Collect(ch chan<- prometheus.Metric) {
+	st := s.Stats()
+	ch <- prometheus.MustNewConstMetric(allocationsDesc, prometheus.CounterValue, float64(st.UDPAllocations), "udp")
+	ch <- prometheus.MustNewConstMetric(allocationsDesc, prometheus.CounterValue, float64(st.TCPAllocations), "tcp")
+	ch <- prometheus.MustNewConstMetric(authFailuresDesc, prometheus.CounterValue, float64(st.AuthFailures))
+	ch <- prometheus.MustNewConstMetric(invalidTCPDesc, prometheus.CounterValue, float64(st.InvalidTCPFrames))
+}

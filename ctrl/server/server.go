@@ -172,6 +172,9 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 			return nil, fmt.Errorf("server: %w", err)
 		}
 		undo = append(undo, func() { s.turn.Close() })
+		if err := s.reg.Register(s.turn); err != nil {
+			return nil, fmt.Errorf("server: TURN metrics: %w", err)
+		}
 		defer func() { sig.Store(s.sig) }()
 		iceServers = func(id string) []room.ICEServer {
 			c := s.turn.Credentials(id, time.Now())

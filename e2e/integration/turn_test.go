@@ -81,6 +81,9 @@ func TestMediaThroughTURN(t *testing.T) {
 			}
 			expectStream(t, e.ctx, fmt.Sprintf("B receives A through TURN/%s", transport), rec, video, 'A', n-1, n*9/10)
 			_ = rb
+			if got := e.counterValue("hayate_turn_allocations_total", "transport", transport); got < 2 {
+				t.Errorf("hayate_turn_allocations_total{transport=%s} = %v, want ≥ 2 (both clients)", transport, got)
+			}
 			// a hears of b as a TURN/<transport> client.
 			if got := notifiedTURNType(t, e, a, b.ConnectionID()); got != transport {
 				t.Errorf("a's connection.created about b says turn_transport_type %q, want %q", got, transport)
