@@ -107,6 +107,10 @@ type JoinRequest struct {
 	// NotifyMetadata is connect's signaling_notify_metadata, shown to others
 	// as metadata.
 	NotifyMetadata json.RawMessage
+	// NotifyMetadataExt is the initial signaling-notify metadata ext (the
+	// auth webhook's signaling_notify_metadata_ext payout); the signaling
+	// server stores it once the connection joined.
+	NotifyMetadataExt map[string]json.RawMessage
 	// SignalingNotify, when set, turns notify messages to this connection
 	// on or off (the auth webhook's signaling_notify payout); nil follows
 	// Config.Notify.

@@ -59,6 +59,8 @@ func (s *Server) authorize(ctx context.Context, b []byte) (*room.JoinRequest, ti
 // notify authz_metadata); event_metadata (the event webhooks);
 // ice_transport_policy; turn_fqdn, turn_tls_fqdn, turn_tcp_only,
 // turn_tls_only; signaling_notify (false: this connection gets no notify);
+// signaling_notify_metadata_ext (the initial metadata ext);
+// spotlight_encodings (a spotlight connection's simulcast encodings);
 // audio_streaming_language_code. Other keys are ignored.
 func applyPayouts(connect, p map[string]json.RawMessage, id string) (*room.JoinRequest, time.Duration, *closeError) {
 	for k, v := range p {
@@ -121,6 +123,15 @@ func applyPayouts(connect, p map[string]json.RawMessage, id string) (*room.JoinR
 		}
 		req.SimulcastEncodings = encs
 	}
+	if v, ok := p["spotlight_encodings"]; ok && !isNull(v) {
+		encs, ok := decodeEncodings(v)
+		if !ok {
+			return bad("spotlight_encodings", "a list of encodings ({rid, active, maxBitrate, maxFramerate, scaleResolutionDownBy, scalabilityMode})")
+		}
+		if req.Spotlight {
+			req.SimulcastEncodings = encs // a spotlight publisher's layers
+		}
+	}
 	if v, ok := p["metadata"]; ok {
 		req.AuthzMetadata = v
 	}
@@ -146,6 +157,11 @@ func applyPayouts(connect, p map[string]json.RawMessage, id string) (*room.JoinR
 	}{{"turn_tcp_only", &req.TURN.TCPOnly}, {"turn_tls_only", &req.TURN.TLSOnly}} {
 		if v, ok := p[f.key]; ok && !isNull(v) && json.Unmarshal(v, f.dst) != nil {
 			return bad(f.key, "a boolean")
+		}
+	}
+	if v, ok := p["signaling_notify_metadata_ext"]; ok && !isNull(v) {
+		if json.Unmarshal(v, &req.NotifyMetadataExt) != nil {
+			return bad("signaling_notify_metadata_ext", "an object")
 		}
 	}
 	if v, ok := p["signaling_notify"]; ok && !isNull(v) {

@@ -78,11 +78,16 @@ func TestAuthWebhook(t *testing.T) {
 	c.expectClose(CloseInvalidField, "INVALID-FIELD")
 	// The request is Sora's: settings flattened, sora_client parsed, the
 	// channel's counts (one sendrecv connection is in it now).
-	setAnswer(`{"allowed": true}`)
+	setAnswer(`{"allowed": true, "signaling_notify_metadata_ext": {"seat": 3}}`)
 	first := dial(t, ts.url)
 	first.send(connectMsg("sendrecv"))
-	if m := first.recv(); m["type"] != "offer" {
-		t.Fatalf("first connect got %v, want an offer", m["type"])
+	firstOffer := first.recv()
+	if firstOffer["type"] != "offer" {
+		t.Fatalf("first connect got %v, want an offer", firstOffer["type"])
+	}
+	// The payout's metadata ext is where the metadata operations start.
+	if ext, err := ts.Rooms().MetadataExt(firstOffer["connection_id"].(string)); err != nil || string(ext["seat"]) != "3" {
+		t.Errorf("metadata ext after the payout: %v, %v; want {seat: 3}", ext, err)
 	}
 	c = dial(t, ts.url)
 	m = connectMsg("recvonly")

@@ -452,6 +452,11 @@ func (c *conn) handle(b []byte) *closeError {
 		}
 		c.room = rc
 		c.log = c.log.With("connection_id", rc.ID(), "channel_id", rc.ChannelID())
+		if ext := m.Connect.NotifyMetadataExt; len(ext) > 0 {
+			// The auth webhook's signaling_notify_metadata_ext: the value
+			// the metadata API operations start from.
+			_, _, _ = c.s.rooms.UpdateMetadataExt(rc.ID(), func(map[string]json.RawMessage) map[string]json.RawMessage { return ext })
+		}
 		if lifetime > 0 {
 			// connection_lifetime from the auth webhook: a normal close.
 			t := time.NewTimer(lifetime)

@@ -31,7 +31,7 @@ func TestApplyPayouts(t *testing.T) {
 		"turn_fqdn": "t.example", "turn_tls_fqdn": "s.example", "turn_tcp_only": true, "turn_tls_only": false,
 		"simulcast": true, "simulcast_encodings": [{"rid": "r0", "maxBitrate": 100000}, {"rid": "r1", "active": false, "adaptivePtime": true}],
 		"rpc_methods": ["2025.2.0/PutSignalingNotifyMetadata"], "connection_lifetime": 1.5, "unknown_payout": 1,
-		"signaling_notify": false, "audio_streaming_language_code": "ja-JP"}`), payoutID)
+		"signaling_notify": false, "audio_streaming_language_code": "ja-JP", "signaling_notify_metadata_ext": {"k": "v"}}`), payoutID)
 	if e != nil {
 		t.Fatal(e)
 	}
@@ -43,7 +43,8 @@ func TestApplyPayouts(t *testing.T) {
 		req.ICETransportPolicy != "relay" || req.TURN != (room.TURNOptions{FQDN: "t.example", TLSFQDN: "s.example", TCPOnly: true}) ||
 		!req.Simulcast || len(req.SimulcastEncodings) != 2 || !req.SimulcastEncodings[0].Active || req.SimulcastEncodings[1].Active ||
 		req.SimulcastEncodings[0].MaxBitrate != 100000 || len(req.RPCMethods) != 1 ||
-		req.SignalingNotify == nil || *req.SignalingNotify || req.AudioStreamingLanguageCode != "ja-JP" {
+		req.SignalingNotify == nil || *req.SignalingNotify || req.AudioStreamingLanguageCode != "ja-JP" ||
+		string(req.NotifyMetadataExt["k"]) != `"v"` {
 		t.Errorf("request %+v", req)
 	}
 
@@ -57,12 +58,26 @@ func TestApplyPayouts(t *testing.T) {
 		{`{"connection_lifetime": -1}`, "INVALID-FIELD: connection_lifetime"},
 		{`{"rpc_methods": "all"}`, "INVALID-FIELD: rpc_methods"},
 		{`{"client_id": 7}`, "INVALID-FIELD: auth webhook payout: client_id"},
+		{`{"spotlight_encodings": 1}`, "INVALID-FIELD: spotlight_encodings: auth webhook payout"},
 		{`{"signaling_notify": "no"}`, "INVALID-FIELD: signaling_notify: auth webhook payout is not a boolean"},
+		{`{"signaling_notify_metadata_ext": [1]}`, "INVALID-FIELD: signaling_notify_metadata_ext: auth webhook payout is not an object"},
 	} {
 		_, _, e := applyPayouts(decodeObject(t, payoutConnect), decodeObject(t, tc.payouts), payoutID)
 		if e == nil || e.code != CloseInvalidField || !strings.HasPrefix(e.reason, tc.reason) {
 			t.Errorf("payouts %s: %v, want %q…", tc.payouts, e, tc.reason)
 		}
+	}
+	// spotlight_encodings give a spotlight publisher its layers, and only
+	// a spotlight one.
+	spot, _, e := applyPayouts(decodeObject(t, payoutConnect), decodeObject(t,
+		`{"spotlight": true, "simulcast": true, "spotlight_encodings": [{"rid": "r0", "maxBitrate": 50000}, {"rid": "r1"}]}`), payoutID)
+	if e != nil || len(spot.SimulcastEncodings) != 2 || spot.SimulcastEncodings[0].MaxBitrate != 50000 {
+		t.Errorf("spotlight_encodings on a spotlight connection: %+v, %v", spot, e)
+	}
+	plain, _, e := applyPayouts(decodeObject(t, payoutConnect), decodeObject(t,
+		`{"spotlight_encodings": [{"rid": "r0"}]}`), payoutID)
+	if e != nil || plain.SimulcastEncodings != nil {
+		t.Errorf("spotlight_encodings on a connection without spotlight: %+v, %v", plain, e)
 	}
 	// null payouts are no payouts.
 	req, _, e = applyPayouts(decodeObject(t, payoutConnect), decodeObject(t,
