@@ -49,6 +49,9 @@ type conn struct {
 	s       *Server
 	baseLog *slog.Logger // set before the goroutines start; for all of them
 	ws      *websocket.Conn
+	// redirected: a redirect was sent (owner loop only); the client closes
+	// this WebSocket and connects to the location.
+	redirected bool
 
 	mu      sync.Mutex
 	queue   chan []byte
@@ -284,6 +287,36 @@ func (c *conn) write(b []byte) error {
 	return c.ws.Write(ctx, websocket.MessageText, b)
 }
 
+// redirectGrace is how long a redirected client has to close its
+// WebSocket before the server closes it (1000 REDIRECT). The SDKs close it
+// themselves on the redirect message; closing first could reach them
+// before they have read it.
+const redirectGrace = 5 * time.Second
+
+// awaitRedirectClose waits for a redirected client to close its WebSocket,
+// ignoring anything else it sends, for at most redirectGrace.
+func (c *conn) awaitRedirectClose(in <-chan frame) {
+	t := time.NewTimer(redirectGrace)
+	defer t.Stop()
+	for {
+		select {
+		case f := <-in:
+			if f.gone == nil && f.err == nil {
+				continue
+			}
+			c.mu.Lock()
+			c.closeLocked(CloseNormal, "REDIRECT", true)
+			c.mu.Unlock()
+			return
+		case <-t.C:
+			c.fail(closeErr(CloseNormal, "REDIRECT", ""))
+			return
+		case <-c.done:
+			return
+		}
+	}
+}
+
 func (c *conn) ownerLoop(in <-chan frame) {
 	defer c.recovered("owner")
 	cfg := &c.s.cfg
@@ -329,6 +362,10 @@ func (c *conn) ownerLoop(in <-chan frame) {
 					c.log.Info("signaling: closing on bad input", "code", e.code, "reason", e.reason)
 				}
 				c.fail(e)
+				return
+			}
+			if c.redirected {
+				c.awaitRedirectClose(in)
 				return
 			}
 			if c.room != nil && ping == nil {
@@ -409,7 +446,8 @@ func (c *conn) handle(b []byte) *closeError {
 				}{"redirect", url})
 				c.Send(msg)
 				c.s.metrics.redirects.Inc()
-				return closeErr(CloseNormal, "REDIRECT", "")
+				c.redirected = true // the owner loop waits for the client to go
+				return nil
 			}
 		}
 		var lifetime time.Duration
