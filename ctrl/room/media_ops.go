@@ -4,11 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
-	"weak"
 
 	"github.com/hayate-sfu/hayate/dataplane"
 )
@@ -104,28 +102,7 @@ type rtpForwarding struct {
 	ids       []uint64 // the plane's forwarding ids, one per track
 }
 
-// mediaOpsByRegistry holds each Registry's mediaOps beside it, keyed weakly
-// so that a registry that is dropped (tests make many) takes its entry
-// with it.
-//
-// TODO(lead): this belongs in a Registry field (registry.go), with
-// downstreamAddedLocked called after each successful AddDownstream
-// (connection.go syncDownstreamLocked, and wherever spotlight adds one) and
-// dropMediaOpsLocked from leaveLocked; it lives here only because those
-// files were being edited by others when it was written.
-var mediaOpsByRegistry sync.Map // weak.Pointer[Registry] → *mediaOps
-
-func (r *Registry) mediaOps() *mediaOps {
-	k := weak.Make(r)
-	if v, ok := mediaOpsByRegistry.Load(k); ok {
-		return v.(*mediaOps)
-	}
-	v, loaded := mediaOpsByRegistry.LoadOrStore(k, &mediaOps{forwards: map[string]*rtpForwarding{}})
-	if !loaded {
-		runtime.AddCleanup(r, func(k weak.Pointer[Registry]) { mediaOpsByRegistry.Delete(k) }, k)
-	}
-	return v.(*mediaOps)
-}
+func (r *Registry) mediaOps() *mediaOps { return r.ops }
 
 // prune drops the pauses and forwardings of connections that have left and
 // stops those forwardings in the plane. It takes Registry.mu, so it must be
@@ -264,7 +241,7 @@ func (r *Registry) PausedRTPStreams(channelID string) []PausedRTPStream {
 
 // downstreamAddedLocked pauses a track just added to c's transport when c
 // has paused its sender's video. Called with c.ch.mu held after a
-// successful AddDownstream (see the TODO on mediaOpsByRegistry).
+// successful AddDownstream.
 func (c *Connection) downstreamAddedLocked(trackID string) {
 	sender, _, _ := strings.Cut(trackID, ":")
 	m := c.reg.mediaOps()
@@ -292,8 +269,7 @@ func (c *Connection) downstreamAddedLocked(trackID string) {
 }
 
 // dropMediaOpsLocked forgets c's pauses (as receiver and as sender) and
-// stops its RTP forwarding. Called with c.ch.mu held when c leaves (see the
-// TODO on mediaOpsByRegistry).
+// stops its RTP forwarding. Called with c.ch.mu held when c leaves.
 func (c *Connection) dropMediaOpsLocked() {
 	m := c.reg.mediaOps()
 	m.mu.Lock()

@@ -257,6 +257,9 @@ type Registry struct {
 	randMu sync.Mutex
 	rnd    *rand.Rand
 
+	// ops holds the API's RTP pauses and forwardings (media_ops.go).
+	ops *mediaOps
+
 	// Background work (closing transports after their DataChannels). Not a
 	// WaitGroup: Wait may run while new work starts.
 	bgMu      sync.Mutex
@@ -322,6 +325,7 @@ func NewRegistry(cfg Config) (*Registry, error) {
 		channels: make(map[string]*channel),
 		conns:    make(map[string]*Connection),
 		rnd:      rand.New(src),
+		ops:      &mediaOps{forwards: map[string]*rtpForwarding{}},
 	}
 	r.bgIdle = sync.NewCond(&r.bgMu)
 	return r, nil
