@@ -1,7 +1,11 @@
 // Package dataplane is the media plane's face towards the control plane.
 //
-// A Plane owns the UDP socket on media_port, the loop that serves it, the
-// process-wide DTLS certificate and every Transport. The control plane
+// A Plane owns the media loops (Config.Loops, each with its own
+// SO_REUSEPORT UDP socket on media_port), the ICE-TCP listener on the same
+// port number, the process-wide DTLS certificate and every Transport. The
+// transports of one shard (a channel) live on one loop, so forwarding never
+// crosses loops; a datagram the kernel delivers to another loop's socket is
+// handed over. The control plane
 // (ctrl/room) creates one Transport per WebRTC connection, tells it what the
 // client's answer said, and declares which tracks it publishes (upstream) and
 // which tracks of other transports it receives (downstream). Everything that
@@ -9,18 +13,19 @@
 // plane; ctrl only sees the events of TransportEvents.
 //
 // Concurrency: every exported method of Plane and Transport may be called from
-// any goroutine. They hand an immutable command to the loop and return; the
-// loop applies commands in the order they were issued per Transport.
+// any goroutine. They hand an immutable command to the transport's loop and
+// return; the loop applies commands in the order they were issued per
+// Transport (a command follows a transport that moved to another loop).
 package dataplane
 
 import (
 	"errors"
-	"github.com/hayate-sfu/hayate/dataplane/tcpmux"
+	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/hayate-sfu/hayate/dataplane/datachan"
-	"log/slog"
-	"net/netip"
+	"github.com/hayate-sfu/hayate/dataplane/tcpmux"
 )
 
 // Errors returned by the plane.

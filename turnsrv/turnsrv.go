@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/pion/logging"
 	"github.com/pion/turn/v5"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // ErrConfig is returned by New for unusable settings.
