@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/hayate-sfu/hayate/ctrl/api"
 	"net/http"
 	"sort"
 	"strconv"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/hayate-sfu/hayate/ctrl/api"
 )
 
 // The x-sora-target values the cluster serves or widens.
