@@ -365,11 +365,7 @@ func TestAPIStatsAndKeyFrame(t *testing.T) {
 
 	const n = 100
 	p := publish(e, pub, 'S', n, 10*time.Millisecond, audio, video)
-	select {
-	case <-p.written:
-	case <-e.ctx.Done():
-		t.Fatal("publishing did not finish")
-	}
+	e.waitWritten(p)
 	rec, err := rs.track(e.ctx, pub.ConnectionID(), video)
 	if err != nil {
 		t.Fatal(err)

@@ -140,28 +140,8 @@ func TestTwoPartySendrecv(t *testing.T) {
 	const n = 100
 	pa := publish(e, a, 'A', n, 10*time.Millisecond, audio, video)
 	pb := publish(e, b, 'B', n, 10*time.Millisecond, audio, video)
-	for _, p := range []*publisher{pa, pb} {
-		select {
-		case <-p.written:
-		case <-e.ctx.Done():
-			t.Fatal("publishing did not finish")
-		}
-	}
-	for _, tc := range []struct {
-		name string
-		at   *remote
-		from *soraclient.Client
-		tag  byte
-	}{{"B receives A", rb, a, 'A'}, {"A receives B", ra, b, 'B'}} {
-		for _, kind := range []webrtc.RTPCodecType{video, audio} {
-			rec, err := tc.at.track(e.ctx, tc.from.ConnectionID(), kind)
-			if err != nil {
-				t.Errorf("%s %s: %v", tc.name, kind, err)
-				continue
-			}
-			expectStream(t, e.ctx, fmt.Sprintf("%s %s", tc.name, kind), rec, kind, tc.tag, n-1, n*9/10)
-		}
-	}
+	e.waitWritten(pa, pb)
+	expectBothWays(e, a, b, ra, rb, 'A', 'B', n, "")
 }
 
 // (b) One sendonly publisher, ten recvonly subscribers (five joined before
@@ -187,6 +167,29 @@ func TestFanOutOneToTen(t *testing.T) {
 	publishToAll(e, pubc, subs, 'F', n)
 }
 
+// expectBothWays expects B (through rb) to receive a's audio and video
+// tagged tagA, and A (through ra) b's tagged tagB: at least 90 % of n
+// packets of each, in order, byte for byte. suffix goes into the messages.
+func expectBothWays(e *env, a, b *soraclient.Client, ra, rb *remote, tagA, tagB byte, n int, suffix string) {
+	t := e.t
+	t.Helper()
+	for _, tc := range []struct {
+		name string
+		at   *remote
+		from *soraclient.Client
+		tag  byte
+	}{{"B receives A", rb, a, tagA}, {"A receives B", ra, b, tagB}} {
+		for _, kind := range []webrtc.RTPCodecType{video, audio} {
+			rec, err := tc.at.track(e.ctx, tc.from.ConnectionID(), kind)
+			if err != nil {
+				t.Errorf("%s %s: %v", tc.name, kind, err)
+				continue
+			}
+			expectStream(t, e.ctx, fmt.Sprintf("%s %s%s", tc.name, kind, suffix), rec, kind, tc.tag, n-1, n*9/10)
+		}
+	}
+}
+
 // publishToAll publishes n packets of audio and video tagged tag from pubc
 // and expects every subscriber to receive at least 80 % of the video, in
 // order, byte for byte.
@@ -194,11 +197,7 @@ func publishToAll(e *env, pubc *soraclient.Client, subs []*remote, tag byte, n i
 	t := e.t
 	t.Helper()
 	p := publish(e, pubc, tag, n, 10*time.Millisecond, audio, video)
-	select {
-	case <-p.written:
-	case <-e.ctx.Done():
-		t.Fatal("publishing did not finish")
-	}
+	e.waitWritten(p)
 	for i, s := range subs {
 		rec, err := s.track(e.ctx, pubc.ConnectionID(), video)
 		if err != nil {
@@ -353,11 +352,7 @@ func TestParticipantLeaves(t *testing.T) {
 	time.Sleep(settle)
 	const n = 100
 	p := publish(e, newcomer, 'W', n, 10*time.Millisecond, audio, video)
-	select {
-	case <-p.written:
-	case <-e.ctx.Done():
-		t.Fatal("publishing did not finish")
-	}
+	e.waitWritten(p)
 	for i := range 2 {
 		for _, kind := range []webrtc.RTPCodecType{video, audio} {
 			rec, err := rs[i].track(e.ctx, newcomer.ConnectionID(), kind)
@@ -608,28 +603,8 @@ func TestBadInputIsolated(t *testing.T) {
 	if pa.sent() >= n {
 		t.Logf("note: the bad inputs took longer than the %d packets of media (%d sent)", n, pa.sent())
 	}
-	for _, p := range []*publisher{pa, pb} {
-		select {
-		case <-p.written:
-		case <-e.ctx.Done():
-			t.Fatal("publishing did not finish")
-		}
-	}
-	for _, tc := range []struct {
-		name string
-		at   *remote
-		from *soraclient.Client
-		tag  byte
-	}{{"B receives A", rb, a, 'a'}, {"A receives B", ra, b, 'b'}} {
-		for _, kind := range []webrtc.RTPCodecType{video, audio} {
-			rec, err := tc.at.track(e.ctx, tc.from.ConnectionID(), kind)
-			if err != nil {
-				t.Errorf("%s %s: %v", tc.name, kind, err)
-				continue
-			}
-			expectStream(t, e.ctx, fmt.Sprintf("%s %s during bad input", tc.name, kind), rec, kind, tc.tag, n-1, n*9/10)
-		}
-	}
+	e.waitWritten(pa, pb)
+	expectBothWays(e, a, b, ra, rb, 'a', 'b', n, " during bad input")
 }
 
 // misbehave dials the signaling URL, runs bad, and returns the close code and

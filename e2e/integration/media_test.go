@@ -68,6 +68,18 @@ type publisher struct {
 }
 
 // publish starts a publisher on c (its local tracks of the given kinds).
+// waitWritten waits until every publisher has written all its packets.
+func (e *env) waitWritten(ps ...*publisher) {
+	e.t.Helper()
+	for _, p := range ps {
+		select {
+		case <-p.written:
+		case <-e.ctx.Done():
+			e.t.Fatal("publishing did not finish")
+		}
+	}
+}
+
 // n <= 0 means until stopped. The test must call stopWait (Cleanup does).
 func publish(e *env, c *soraclient.Client, tag byte, n int, interval time.Duration, kinds ...webrtc.RTPCodecType) *publisher {
 	p := &publisher{tag: tag, written: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}

@@ -70,11 +70,7 @@ func TestMediaThroughTURN(t *testing.T) {
 			time.Sleep(settle)
 			const n = 60
 			pa := publish(e, a, 'A', n, 10*time.Millisecond, video)
-			select {
-			case <-pa.written:
-			case <-e.ctx.Done():
-				t.Fatal("publishing did not finish")
-			}
+			e.waitWritten(pa)
 			rec, err := ra.track(e.ctx, a.ConnectionID(), video)
 			if err != nil {
 				t.Fatal(err)
