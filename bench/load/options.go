@@ -89,6 +89,12 @@ type Options struct {
 	// channels of that many (small meetings); 0 puts them all in one
 	// channel, where every join is notified to every member before it.
 	JoinChannelSize int
+	// NoClientGRO turns UDP_GRO off on the load clients' sockets (sock.go):
+	// then on loopback the server is also charged for the kernel splitting
+	// each GSO super-packet it sends and delivering every segment, work a
+	// remote receiver does on its own CPU. Packets sent one by one (GSO off,
+	// the baseline) are delivered one by one either way.
+	NoClientGRO bool
 	// MediaLoops, when > 0, runs Hayate with HAYATE_MEDIA_LOOPS set to it;
 	// 0 leaves the server's default (one loop per CPU).
 	MediaLoops int

@@ -3,6 +3,7 @@ package load
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -148,7 +149,11 @@ type receiver struct {
 	expect int
 	seen   atomic.Int32 // tracks that delivered a load packet
 	got    atomic.Int64 // packets sent inside the window and received
-	hist   histogram
+	hist   histogram    // send → the reader has the decrypted packet
+	// rx is when the client's socket received each packet (kernel time);
+	// sockHist is send → that time: what the server added.
+	rx       *rxTimes
+	sockHist histogram
 }
 
 // session is one server under load: its clients, streams and counters.
@@ -270,14 +275,22 @@ func (s *session) join(ctx context.Context, m member) error {
 	}
 	s.mu.Unlock()
 
+	rx := newRxTimes(s.epoch)
+	cn, err := newClientNet(rx, !s.o.NoClientGRO)
+	if err != nil {
+		return fmt.Errorf("%w: client sockets: %w", ErrClients, err)
+	}
+	se := soraclient.LoopbackSettingEngine()
+	se.SetNet(cn)
 	cfg := soraclient.Config{
-		SignalingURL: s.c.signaling,
-		ChannelID:    cmp.Or(m.channel, s.channel),
-		Role:         m.role,
-		Audio:        m.audio,
-		Video:        m.video,
-		Interceptors: subscriberInterceptors,
-		Logger:       s.log,
+		SettingEngine: se,
+		SignalingURL:  s.c.signaling,
+		ChannelID:     cmp.Or(m.channel, s.channel),
+		Role:          m.role,
+		Audio:         m.audio,
+		Video:         m.video,
+		Interceptors:  subscriberInterceptors,
+		Logger:        s.log,
 	}
 	if m.video {
 		cfg.VideoCodec = "VP8"
@@ -312,7 +325,7 @@ func (s *session) join(ctx context.Context, m member) error {
 	s.mu.Unlock()
 
 	if m.receives() && s.o.Scenario != ScenarioJoin {
-		r := &receiver{client: cl, expect: m.expect}
+		r := &receiver{client: cl, expect: m.expect, rx: rx}
 		s.mu.Lock()
 		s.receivers = append(s.receivers, r)
 		s.mu.Unlock()
@@ -369,6 +382,10 @@ func (s *session) read(r *receiver, tr *webrtc.TrackRemote) {
 		if st.Measured {
 			r.got.Add(1)
 			r.hist.record(s.now() - st.SentNs)
+			// The header is as the server sent it (SRTP leaves it in the clear).
+			if at, ok := r.rx.lookup(binary.BigEndian.Uint32(buf[8:12]), binary.BigEndian.Uint16(buf[2:4])); ok {
+				r.sockHist.record(max(0, at-st.SentNs))
+			}
 		}
 	}
 }
@@ -564,7 +581,7 @@ func (s *session) window(ctx context.Context, m *Measurement) error {
 		}
 	}
 
-	var lat latencies
+	var lat, sock latencies
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, st := range s.streams {
@@ -573,8 +590,11 @@ func (s *session) window(ctx context.Context, m *Measurement) error {
 	for _, r := range s.receivers {
 		m.Forwarded += r.got.Load()
 		lat.add(&r.hist)
+		sock.add(&r.sockHist)
 	}
 	m.P50, m.P99 = lat.quantile(0.50), lat.quantile(0.99)
+	m.SocketP50, m.SocketP99 = sock.quantile(0.50), sock.quantile(0.99)
+	m.SocketTimed = sock.n
 	return nil
 }
 

@@ -1,0 +1,213 @@
+package load
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
+	"golang.org/x/sys/unix"
+)
+
+// A load client's UDP sockets are its own (clientNet), for two reasons:
+//
+//   - The kernel's receive time of every datagram (SO_TIMESTAMPNS) is kept
+//     per RTP SSRC and sequence number (rxTimes), so the added latency can be
+//     read at the subscriber's socket: the server's forwarding, not the time
+//     fifty pion clients on two cores take to decrypt and hand a packet to
+//     the reader.
+//   - With gro, the socket takes UDP_GRO: a GSO super-packet the server sent
+//     to this client is queued whole, and split here, as a remote host's
+//     NIC and stack would do on their own CPUs. On loopback the kernel runs
+//     the receiver's side in the sender's system call, so without it the
+//     server is charged for segmenting each super-packet again and
+//     delivering every segment. Packets sent one by one (GSO off, the pion
+//     baseline) are delivered one by one either way.
+
+// rxSlots is how many recent packets of one SSRC keep their receive time
+// (indexed by sequence number).
+const rxSlots = 1024
+
+// rxTimes maps (SSRC, sequence number) of received RTP packets to the
+// kernel's receive time, in ns since the session epoch.
+type rxTimes struct {
+	epochUnixNs int64 // the session epoch on CLOCK_REALTIME
+
+	mu    sync.Mutex
+	ssrcs map[uint32]*rxRing
+}
+
+type rxRing struct {
+	seq [rxSlots]uint16
+	ns  [rxSlots]int64
+}
+
+func newRxTimes(epoch time.Time) *rxTimes {
+	return &rxTimes{epochUnixNs: epoch.UnixNano(), ssrcs: map[uint32]*rxRing{}}
+}
+
+// note records the receive time of datagram b if it is an RTP packet (SRTP
+// leaves the header in the clear). RTCP (payload types 64–95 after the
+// marker bit, RFC 5761) is ignored.
+func (r *rxTimes) note(b []byte, unixNs int64) {
+	if len(b) < 12 || b[0]>>6 != 2 {
+		return
+	}
+	if pt := b[1] & 0x7f; pt >= 64 && pt <= 95 {
+		return
+	}
+	seq := binary.BigEndian.Uint16(b[2:4])
+	ssrc := binary.BigEndian.Uint32(b[8:12])
+	r.mu.Lock()
+	ring := r.ssrcs[ssrc]
+	if ring == nil {
+		ring = &rxRing{}
+		r.ssrcs[ssrc] = ring
+	}
+	i := seq % rxSlots
+	ring.seq[i] = seq
+	ring.ns[i] = unixNs - r.epochUnixNs
+	r.mu.Unlock()
+}
+
+// lookup returns the receive time of (ssrc, seq), if still kept.
+func (r *rxTimes) lookup(ssrc uint32, seq uint16) (int64, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ring := r.ssrcs[ssrc]
+	if ring == nil {
+		return 0, false
+	}
+	i := seq % rxSlots
+	if ring.seq[i] != seq || ring.ns[i] == 0 {
+		return 0, false
+	}
+	return ring.ns[i], true
+}
+
+// clientNet is a pion transport.Net whose UDP sockets are timestampConns.
+type clientNet struct {
+	*stdnet.Net
+	times *rxTimes
+	gro   bool
+}
+
+func newClientNet(times *rxTimes, gro bool) (*clientNet, error) {
+	n, err := stdnet.NewNet()
+	if err != nil {
+		return nil, err
+	}
+	return &clientNet{Net: n, times: times, gro: gro}, nil
+}
+
+func (n *clientNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
+	c, err := net.ListenUDP(network, laddr)
+	if err != nil {
+		return nil, err
+	}
+	return newTimestampConn(c, n.times, n.gro)
+}
+
+func (n *clientNet) ListenPacket(network, address string) (net.PacketConn, error) {
+	a, err := net.ResolveUDPAddr(network, address)
+	if err != nil {
+		return nil, err
+	}
+	return n.ListenUDP(network, a)
+}
+
+// timestampConn is a UDP socket that records each datagram's kernel receive
+// time and, with GRO, splits coalesced reads into their datagrams. One
+// goroutine reads it (pion's ICE candidate loop); writes pass through.
+type timestampConn struct {
+	*net.UDPConn
+	times *rxTimes
+
+	mu      sync.Mutex
+	buf     []byte // the last read; with GRO several datagrams
+	oob     []byte
+	next    int // offset of the next datagram still to hand out
+	end     int
+	segSize int
+	from    *net.UDPAddr
+	reads   int // datagrams read from the kernel (coalesced ones count once)
+}
+
+// groBuf holds the largest coalesced read (64 KiB of UDP payload).
+const groBuf = 1 << 16
+
+func newTimestampConn(c *net.UDPConn, times *rxTimes, gro bool) (*timestampConn, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+		if serr == nil && gro {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_GRO, 1)
+		}
+	}); err != nil || serr != nil {
+		_ = c.Close()
+		return nil, errors.Join(err, serr)
+	}
+	return &timestampConn{UDPConn: c, times: times, buf: make([]byte, groBuf), oob: make([]byte, 128)}, nil
+}
+
+// ReadFrom returns one datagram: the next of the last coalesced read, or a
+// new read's first.
+func (c *timestampConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.next >= c.end {
+		n, oobn, _, from, err := c.UDPConn.ReadMsgUDP(c.buf, c.oob)
+		if err != nil {
+			return 0, nil, err
+		}
+		c.reads++
+		c.next, c.end, c.from, c.segSize = 0, n, from, n
+		rx := time.Now().UnixNano()
+		if ts, seg, ok := parseCmsgs(c.oob[:oobn]); ok {
+			if ts != 0 {
+				rx = ts
+			}
+			if seg > 0 {
+				c.segSize = seg
+			}
+		}
+		for off := 0; off < n; off += c.segSize {
+			c.times.note(c.buf[off:min(n, off+c.segSize)], rx)
+		}
+	}
+	seg := c.buf[c.next:min(c.end, c.next+c.segSize)]
+	c.next += len(seg)
+	return copy(p, seg), c.from, nil
+}
+
+// parseCmsgs reads SCM_TIMESTAMPNS (ns since the Unix epoch) and UDP_GRO
+// (the segment size of a coalesced read) from a control message buffer.
+func parseCmsgs(oob []byte) (ts int64, seg int, ok bool) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return 0, 0, false
+	}
+	for _, m := range msgs {
+		switch {
+		case m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= int(unsafe.Sizeof(unix.Timespec{})):
+			t := (*unix.Timespec)(unsafe.Pointer(&m.Data[0]))
+			ts = t.Nano()
+		case m.Header.Level == unix.IPPROTO_UDP && m.Header.Type == unix.UDP_GRO && len(m.Data) >= 2:
+			// The kernel writes an int; only its low 16 bits can be set.
+			seg = int(binary.NativeEndian.Uint16(m.Data[:2]))
+			if len(m.Data) >= 4 {
+				seg = int(binary.NativeEndian.Uint32(m.Data[:4]))
+			}
+		}
+	}
+	return ts, seg, true
+}
