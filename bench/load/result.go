@@ -35,9 +35,13 @@ type Measurement struct {
 	// packet whose receive time was no longer kept is left out).
 	SocketP50, SocketP99 time.Duration
 	SocketTimed          uint64
-	// Mallocs is the server's go_memstats_mallocs_total growth over the
-	// window, less the cost of one /metrics scrape; -1 when unknown.
-	Mallocs float64
+	// Mallocs is the server's heap allocation count's growth over the
+	// window (Hayate's /debug/allocs, else go_memstats_mallocs_total on
+	// /metrics), less the cost of one read; -1 when unknown. IdleMallocs is
+	// the same per second with every client joined and the publishers
+	// paused (signaling keepalives, reports, timers); -1 when unknown.
+	Mallocs     float64
+	IdleMallocs float64
 	// Incomplete is how many receivers lacked a stream when the window began.
 	Incomplete int
 
@@ -122,6 +126,16 @@ func (m *Measurement) AllocsPerPkt() float64 {
 	return m.Mallocs / float64(m.Forwarded)
 }
 
+// AllocsPerPktAboveIdle is AllocsPerPkt less the idle allocation rate over
+// the window: what forwarding itself allocates (0 when the idle rate covers
+// it all), NaN when unknown.
+func (m *Measurement) AllocsPerPktAboveIdle() float64 {
+	if m == nil || m.Mallocs < 0 || m.IdleMallocs < 0 || m.Forwarded == 0 {
+		return math.NaN()
+	}
+	return max(0, m.Mallocs-m.IdleMallocs*m.Window.Seconds()) / float64(m.Forwarded)
+}
+
 // PPS is forwarded packets per second of the window.
 func (m *Measurement) PPS() float64 {
 	if m == nil || m.Window <= 0 {
@@ -148,12 +162,12 @@ func (m *Measurement) Summary() string {
 			m.Server, m.Joined, m.JoinTime.Round(time.Millisecond), m.ConnPerSec(), m.ConnectP50.Round(time.Microsecond), m.ConnectP90.Round(time.Microsecond),
 			m.JoinCPU.Round(time.Microsecond), float64(m.JoinCPU.Microseconds())/1e3/float64(max(m.Joined, 1)), m.TotalCPU.Round(time.Millisecond))
 	}
-	return fmt.Sprintf("%s gso=%s: %d/%d packets in %v (%.0f pps), CPU %v = %s µs/pkt (kernel %s%%; idle %v/s; above idle %s µs/pkt), loss %s%%, added latency at the socket p50 %v p99 %v (%d packets; decoded p50 %v p99 %v; server p99 ≤ %s), allocs/pkt %s, memory %s KiB per client, joined in %v (%d incomplete), process total %v, load clients %.2f CPU s/s",
+	return fmt.Sprintf("%s gso=%s: %d/%d packets in %v (%.0f pps), CPU %v = %s µs/pkt (kernel %s%%; idle %v/s; above idle %s µs/pkt), loss %s%%, added latency at the socket p50 %v p99 %v (%d packets; decoded p50 %v p99 %v; server p99 ≤ %s), allocs/pkt %s (idle %s/s; above idle %s), memory %s KiB per client, joined in %v (%d incomplete), process total %v, load clients %.2f CPU s/s",
 		m.Server, onOff(m.GSO), m.Forwarded, m.Expected, m.Window.Round(time.Millisecond), m.PPS(), m.CPU.Round(time.Microsecond),
 		num(m.USPerPkt(), 3), pct(m.KernelShare), m.IdleCPU.Round(time.Microsecond), num(m.USPerPktAboveIdle(), 3),
 		num(m.LossPct(), 2), m.SocketP50.Round(time.Microsecond), m.SocketP99.Round(time.Microsecond), m.SocketTimed,
 		m.P50.Round(time.Microsecond), m.P99.Round(time.Microsecond), seconds(m.ServerDelayP99),
-		num(m.AllocsPerPkt(), 2), memKiB(m.MemPerClient), m.JoinTime.Round(time.Millisecond), m.Incomplete, m.TotalCPU.Round(time.Millisecond),
+		num(m.AllocsPerPkt(), 3), num(m.IdleMallocs, 0), num(m.AllocsPerPktAboveIdle(), 3), memKiB(m.MemPerClient), m.JoinTime.Round(time.Millisecond), m.Incomplete, m.TotalCPU.Round(time.Millisecond),
 		m.ClientCPU.Seconds()/m.Window.Seconds())
 }
 
@@ -209,7 +223,7 @@ func (r Result) Speedup() float64 {
 //	scenario=fanout subs=50 gso=off hayate_us_per_pkt=A baseline_us_per_pkt=B speedup=S loss_pct=L p99_added_latency_us=P allocs_per_pkt=Z
 //
 // where loss, latency (AddedP99: at the subscriber's socket) and allocations
-// are Hayate's; a figure that was not measured is n/a. The join scenario reports
+// (AllocsPerPktAboveIdle) are Hayate's; a figure that was not measured is n/a. The join scenario reports
 //
 //	scenario=join subs=K gso=off hayate_conn_per_s=A baseline_conn_per_s=B speedup=S hayate_connect_p50_ms=M baseline_connect_p50_ms=N hayate_cpu_ms_per_join=C baseline_cpu_ms_per_join=D
 func (r Result) Line() string {
@@ -228,7 +242,7 @@ func (r Result) Line() string {
 	}
 	fmt.Fprintf(&b, " hayate_us_per_pkt=%s baseline_us_per_pkt=%s speedup=%s loss_pct=%s p99_added_latency_us=%s allocs_per_pkt=%s",
 		num(r.Hayate.USPerPkt(), 3), num(r.Baseline.USPerPkt(), 3), num(r.Speedup(), 2),
-		num(r.Hayate.LossPct(), 2), num(p99, 0), num(r.Hayate.AllocsPerPkt(), 2))
+		num(r.Hayate.LossPct(), 2), num(p99, 0), num(r.Hayate.AllocsPerPktAboveIdle(), 3))
 	return b.String()
 }
 

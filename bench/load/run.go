@@ -87,7 +87,7 @@ func measure(ctx context.Context, o Options, spec serverSpec) (*Measurement, err
 	}
 	channel, groups := plan(o)
 	s := newSession(o, c, channel)
-	m := &Measurement{Server: spec.kind.String(), GSO: spec.gso, Mallocs: -1}
+	m := &Measurement{Server: spec.kind.String(), GSO: spec.gso, Mallocs: -1, IdleMallocs: -1}
 	runErr := run(ctx, s, groups, m)
 	total, stopErr := s.teardown()
 	m.TotalCPU = total

@@ -503,6 +503,8 @@ func (s *session) window(ctx context.Context, m *Measurement) error {
 	if err := sleep(ctx, grace); err != nil {
 		return err
 	}
+	ia, errIA := s.c.mallocs(ctx)
+	ib, errIB := s.c.mallocs(ctx)
 	idle0, err := s.c.cpu()
 	if err != nil {
 		return err
@@ -514,14 +516,21 @@ func (s *session) window(ctx context.Context, m *Measurement) error {
 	if err != nil {
 		return err
 	}
+	ic, errIC := s.c.mallocs(ctx)
 	m.IdleCPU = time.Duration(float64(idle1-idle0) * float64(time.Second) / float64(idleWindow))
+	m.IdleMallocs = -1
+	if errIA == nil && errIB == nil && errIC == nil {
+		m.IdleMallocs = max(0, (ic-ib)-(ib-ia)) / idleWindow.Seconds()
+	}
 	s.phase.Store(phaseWarm)
 	if err := sleep(ctx, grace); err != nil {
 		return err
 	}
 
-	// Two scrapes back to back price one scrape, whose allocations the
-	// later delta then leaves out.
+	fd0, fdErr := s.c.forwardDelay(ctx)
+	// Two reads back to back price one read, whose allocations the later
+	// delta then leaves out; nothing else asks the server anything between
+	// b and c (the /metrics scrapes are outside).
 	a, errA := s.c.mallocs(ctx)
 	b, errB := s.c.mallocs(ctx)
 	cpu0, err := s.c.cpu()
@@ -529,7 +538,6 @@ func (s *session) window(ctx context.Context, m *Measurement) error {
 		return err
 	}
 	u0, k0, usErr := s.c.userSys()
-	fd0, fdErr := s.c.forwardDelay(ctx)
 	var prof chan error
 	name := s.c.spec.kind.String()
 	if s.o.ProfileDir != "" {
@@ -556,6 +564,7 @@ func (s *session) window(ctx context.Context, m *Measurement) error {
 	if err != nil {
 		return err
 	}
+	c, errC := s.c.mallocs(ctx)
 	m.ServerDelayP99 = -1
 	if fd1, err := s.c.forwardDelay(ctx); err == nil && fdErr == nil && fd1 != nil {
 		m.ServerDelayP99 = quantileBound(fd0, fd1, 0.99)
@@ -570,7 +579,7 @@ func (s *session) window(ctx context.Context, m *Measurement) error {
 	}
 	m.CPU = cpu1 - cpu0
 	m.Mallocs = -1
-	if c, errC := s.c.mallocs(ctx); errA == nil && errB == nil && errC == nil {
+	if errA == nil && errB == nil && errC == nil {
 		m.Mallocs = max(0, (c-b)-(b-a))
 	}
 	if prof != nil {
