@@ -801,15 +801,20 @@ func (l *loopState) handleDatagram(b []byte, from netip.AddrPort, now int64) {
 	}
 }
 
+// handleSTUN answers an ICE check (a consent check, every few seconds per
+// client, once connected) in the egress slot. For a transport of this loop it
+// allocates nothing: the Responder's scratch is reused and the ufrag is
+// looked up without a string (icelite.TestAnswerZeroAlloc,
+// TestHandleSTUNZeroAlloc).
 func (l *loopState) handleSTUN(b []byte, from netip.AddrPort, now int64) {
-	ufrag, err := l.stun.Parse(b)
+	ufrag, err := l.stun.Decode(b)
 	if err != nil {
 		l.p.counters.DropSTUN.Add(1)
 		return
 	}
-	t := l.byUfrag[ufrag]
+	t := l.byUfrag[string(ufrag)] // no allocation: the compiler looks up with the bytes
 	if t == nil {
-		if v, ok := l.p.ufrags.Load(ufrag); ok && l.lp != nil && v.(*transport).lp.Load() != l.lp {
+		if v, ok := l.p.ufrags.Load(string(ufrag)); ok && l.lp != nil && v.(*transport).lp.Load() != l.lp {
 			// A check for a transport of another loop: the kernel hashed
 			// this client's address to our socket. If it is its channel's
 			// only transport, it may move here; meanwhile hand the check
@@ -839,7 +844,7 @@ func (l *loopState) handleSTUN(b []byte, from netip.AddrPort, now int64) {
 		return
 	}
 	ls := &t.ls
-	if ls.remoteUfrag != "" && req.RemoteUfrag != ls.remoteUfrag {
+	if ls.remoteUfrag != "" && string(req.RemoteUfrag) != ls.remoteUfrag {
 		l.p.counters.DropSTUN.Add(1)
 		return
 	}

@@ -22,6 +22,7 @@ import (
 //	/healthz       200 "ok" while the process serves
 //	/metrics       Prometheus text exposition (Hayate's registry, Go and process collectors)
 //	/debug/pprof/  net/http/pprof
+//	/debug/allocs  "mallocs N": heap objects allocated so far (?exact=1: stop the world, exact)
 //
 // It owns its listener and the goroutine running Serve.
 type Admin struct {
@@ -63,6 +64,7 @@ func NewAdmin(addr string, reg *prometheus.Registry, log *slog.Logger) (*Admin, 
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("GET /debug/allocs", newAllocCounter())
 
 	network := "tcp"
 	if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Is4() {

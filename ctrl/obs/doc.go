@@ -9,6 +9,12 @@
 // process collectors, which it keeps in a registry of its own so that the
 // caller's registry holds only Hayate's metrics.
 //
+// GET /debug/allocs answers "mallocs N", the heap objects the process has
+// allocated so far, for a load generator to compute allocations per packet
+// over a window: the request itself allocates a small constant number of
+// objects, where a /metrics scrape allocates thousands, never the same
+// number (allocs.go).
+//
 // The admin listener is meant for operators on a private address
 // (admin_address, 127.0.0.1 by default): /debug/pprof/ exposes profiles and
 // the command line. Its handlers are registered on the Admin's own mux; the
