@@ -168,6 +168,9 @@ type Counters struct {
 	Migrations atomic.Uint64
 	// SCTP packets and bytes of the DataChannel associations (inside DTLS).
 	SCTPPacketsIn, SCTPBytesIn, SCTPPacketsOut, SCTPBytesOut atomic.Uint64
+	// DropDTLSReleased: DTLS records from a client whose transport has no
+	// DataChannels and released its association after the handshake.
+	DropDTLSReleased atomic.Uint64
 	// ForwardDelay: per flush of forwarded packets, the time from the read
 	// of the oldest datagram in it to the end of the send.
 	ForwardDelay DelayHistogram

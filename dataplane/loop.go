@@ -458,11 +458,18 @@ func (l *loopState) removeTransport(t *transport) {
 }
 
 // authenticated records an SRTP/SRTCP packet that decrypted: it proves the
-// client is alive (ICE consent) and counts it.
+// client is alive (ICE consent) and counts it. The first one also proves
+// that the client finished its DTLS side: a transport without DataChannels
+// where we are the DTLS server lets its association go (releaseDTLS, off
+// the loop).
 func (l *loopState) authenticated(t *transport, n int, now int64) {
 	t.ls.lastSeen = now
 	t.packetsIn.Add(1)
 	t.bytesIn.Add(uint64(n))
+	if t.ls.holdsDTLS {
+		t.ls.holdsDTLS = false
+		go t.releaseDTLS("media")
+	}
 }
 
 func (l *loopState) closeAll() {

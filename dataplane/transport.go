@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hayate-sfu/hayate/dataplane/datachan"
 	"github.com/hayate-sfu/hayate/dataplane/feedback"
@@ -20,12 +22,32 @@ import (
 	"github.com/pion/stun/v4"
 )
 
+// dtlsQuietPeriod: a transport without DataChannels releases its DTLS
+// association when nothing DTLS arrived from the client for this long after
+// the handshake (a client that missed our last flight retransmits its own
+// within about a second), unless SRTP from it released it sooner. A
+// variable so that tests can change it.
+var dtlsQuietPeriod = 3 * time.Second
+
 // transport is the implementation behind Transport. Three owners:
 //   - immutable after newTransport: p, id, events, local, integrity, hs;
-//   - the ctrl side (mu): remote parameters and the handshake goroutine's start;
+//   - the ctrl side (mu): remote parameters, the handshake goroutine's start
+//     and the DTLS association until it is released or closed;
 //   - the media loop: ls (loop state), touched only by loop commands.
 //
 // Counters are atomics so Stats can read them from anywhere.
+//
+// DTLS of a transport without DataChannels only yields the SRTP keys. Its
+// association (pion/dtls state, buffers and goroutines) is released once
+// the client has finished its side. As DTLS client we know that when our
+// handshake ends: the server's Finished is the last flight, sent after it
+// verified ours. As DTLS server (the client sends the last flight, and may
+// retransmit it if our Finished was lost) we wait until the loop
+// authenticated SRTP or SRTCP from the client (ls.holdsDTLS), or nothing
+// DTLS came from it for dtlsQuietPeriod. The release sends nothing (see
+// releaseDTLS); afterwards DTLS records from the client are dropped and
+// counted (Counters.DropDTLSReleased), and the transport's end is learnt
+// from signaling or from ICE consent, no longer from a close_notify.
 type transport struct {
 	p     *plane
 	shard string
@@ -44,12 +66,16 @@ type transport struct {
 	mu         sync.Mutex
 	remoteSet  bool
 	remote     RemoteParams
-	dtlsConn   *dtls.Conn
+	dtlsConn   *dtls.Conn // nil before the handshake and after the release
 	assoc      *datachan.Association
 	closed     bool
 	hsCancel   context.CancelFunc
 	hsDone     chan struct{}
 	closedOnce sync.Once
+	// released: the DTLS association was let go (releaseDTLS); quiet
+	// is the timer that releases it after dtlsQuietPeriod of silence.
+	released bool
+	quiet    *time.Timer
 
 	// selected mirrors ls.selected for readers off the loop (SelectedRemote).
 	selected atomic.Pointer[netip.AddrPort]
@@ -62,13 +88,17 @@ type transport struct {
 
 // transportLoopState is owned by the media loop.
 type transportLoopState struct {
-	addrs        []netip.AddrPort
-	selected     netip.AddrPort
-	remoteUfrag  string
-	transportCC  bool
-	rx, tx       *srtp.Context
-	connected    bool
-	gone         bool
+	addrs       []netip.AddrPort
+	selected    netip.AddrPort
+	remoteUfrag string
+	transportCC bool
+	rx, tx      *srtp.Context
+	connected   bool
+	gone        bool
+	// holdsDTLS: the DTLS association is kept only until the client proves
+	// it finished its side; the first authenticated SRTP/SRTCP from it
+	// releases it (authenticated, loop.go). Never set with DataChannels.
+	holdsDTLS    bool
 	created      int64
 	lastSeen     int64
 	twccSeq      uint16
@@ -191,10 +221,17 @@ func (t *transport) setRemote(r RemoteParams) error {
 }
 
 // runDTLS is the transport's DTLS goroutine: handshake, key install, then it
-// keeps reading the association so a close_notify ends the transport.
+// keeps reading the association so a close_notify ends the transport —
+// with DataChannels for the transport's life, without them until the
+// association is released (releaseDTLS), when it returns.
+//
+// Its goroutines, and those the DTLS library starts from it, carry the
+// profiler label dtls=<transport id>: a goroutine dump shows whose they
+// are (and tests count them).
 func (t *transport) runDTLS(ctx context.Context, r RemoteParams) {
 	defer t.p.tWG.Done()
 	defer close(t.hsDone)
+	pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("dtls", t.id)))
 	res, err := handshake.Run(ctx, t.hs, handshake.Params{
 		Certificate:       t.p.cert,
 		Client:            r.Role == DTLSClient,
@@ -213,7 +250,11 @@ func (t *transport) runDTLS(ctx context.Context, r RemoteParams) {
 		return
 	}
 	t.dtlsConn = res.Conn
+	cancelHandshake := t.hsCancel
 	t.mu.Unlock()
+	// The handshake's deadline no longer matters: free its timer now
+	// rather than when the transport closes.
+	cancelHandshake()
 
 	rx, err := srtp.CreateContext(res.Keys.RemoteMasterKey, res.Keys.RemoteMasterSalt, res.Profile,
 		srtp.SRTPReplayProtection(128), srtp.SRTCPReplayProtection(128))
@@ -221,7 +262,10 @@ func (t *transport) runDTLS(ctx context.Context, r RemoteParams) {
 		var tx *srtp.Context
 		tx, err = srtp.CreateContext(res.Keys.LocalMasterKey, res.Keys.LocalMasterSalt, res.Profile)
 		if err == nil {
-			err = t.doWait(func(l *loopState) { l.installSRTP(t, rx, tx) })
+			err = t.doWait(func(l *loopState) {
+				l.installSRTP(t, rx, tx)
+				t.ls.holdsDTLS = !r.DataChannels && r.Role == DTLSServer && !t.ls.gone
+			})
 		}
 	}
 	if err != nil {
@@ -264,19 +308,74 @@ func (t *transport) runDTLS(ctx context.Context, r RemoteParams) {
 	if t.events != nil {
 		t.events.OnConnected()
 	}
-	// Without SCTP only close_notify (EOF) or errors arrive here.
+	if r.Role == DTLSClient {
+		// Our handshake ended with the server's last flight: nothing of
+		// ours can be missing on its side.
+		t.releaseDTLS("handshake")
+	} else {
+		t.armQuiet(t.hs.Delivered())
+	}
+	// Without SCTP only close_notify (EOF) or errors arrive here, until the
+	// release closes the association (EOF too).
 	buf := make([]byte, 1500)
 	for {
 		if _, err := res.Conn.Read(buf); err != nil {
 			t.mu.Lock()
-			closed := t.closed
+			closed, released := t.closed, t.released
 			t.mu.Unlock()
-			if !closed {
+			if !closed && !released {
 				go t.close(ErrPeerClosed)
 			}
 			return
 		}
 	}
+}
+
+// armQuiet starts the timer that releases the DTLS association after
+// dtlsQuietPeriod without a DTLS record from the client; seen is the count
+// of records delivered so far. A record in the meantime starts the period
+// again.
+func (t *transport) armQuiet(seen uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed || t.released || t.dtlsConn == nil || t.assoc != nil {
+		return
+	}
+	t.quiet = time.AfterFunc(dtlsQuietPeriod, func() {
+		if n := t.hs.Delivered(); n != seen {
+			t.armQuiet(n)
+			return
+		}
+		t.releaseDTLS("quiet")
+	})
+}
+
+// releaseDTLS lets the DTLS association of a transport without
+// DataChannels go, once its keys are installed and the client finished its
+// side (why: "handshake", "media" or "quiet"). Nothing is sent: the
+// handshake.Conn is released first, so the close_notify the DTLS library
+// writes on Close is discarded (a browser would end its PeerConnection on
+// it). Closing ends the library's goroutines and runDTLS's read; what
+// remains of DTLS is the handshake.Conn, which drops and counts the
+// client's late records. Safe from any goroutine; the first call acts, the
+// others (and any after close or with DataChannels) do nothing.
+func (t *transport) releaseDTLS(why string) {
+	t.mu.Lock()
+	dc := t.dtlsConn
+	if t.closed || t.released || dc == nil || t.assoc != nil {
+		t.mu.Unlock()
+		return
+	}
+	t.released = true
+	t.dtlsConn = nil
+	if t.quiet != nil {
+		t.quiet.Stop()
+		t.quiet = nil
+	}
+	t.mu.Unlock()
+	t.hs.Release(&t.p.counters.DropDTLSReleased)
+	_ = dc.Close()
+	t.p.log.Debug("dtls released", "transport", t.id, "after", why)
 }
 
 func (t *transport) addUpstream(u Upstream) error {
@@ -364,7 +463,8 @@ func (t *transport) stats() TransportStats {
 }
 
 // close ends the transport once: loop state dropped, DTLS closed (sending
-// close_notify), the DTLS goroutine awaited, then OnClosed(err).
+// close_notify, unless the association was released already), the DTLS
+// goroutine awaited, then OnClosed(err).
 func (t *transport) close(err error) {
 	t.closedOnce.Do(func() {
 		t.mu.Lock()
@@ -373,6 +473,10 @@ func (t *transport) close(err error) {
 		as := t.assoc
 		cancel := t.hsCancel
 		started := t.remoteSet
+		if t.quiet != nil {
+			t.quiet.Stop()
+			t.quiet = nil
+		}
 		t.mu.Unlock()
 		_ = t.doWait(func(l *loopState) { l.removeTransport(t) })
 		if as != nil {

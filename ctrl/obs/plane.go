@@ -44,6 +44,7 @@ func RegisterPlane(reg prometheus.Registerer, c *dataplane.Counters) error {
 		drop("handoff_full", "", func(c *dataplane.Counters) uint64 { return c.DropHandoffFull.Load() }),
 		drop("kernel_receive_buffer", "", func(c *dataplane.Counters) uint64 { return c.KernelRxDrops.Load() }),
 		drop("unknown", "", func(c *dataplane.Counters) uint64 { return c.DropUnknown.Load() }),
+		drop("dtls_released", "", func(c *dataplane.Counters) uint64 { return c.DropDTLSReleased.Load() }),
 		drop("not_ready", "", func(c *dataplane.Counters) uint64 { return c.DropNotReady.Load() }),
 		drop("decrypt", "", func(c *dataplane.Counters) uint64 { return c.DropDecrypt.Load() }),
 		drop("stun", "", func(c *dataplane.Counters) uint64 { return c.DropSTUN.Load() }),

@@ -17,11 +17,13 @@ func TestRegisterPlane(t *testing.T) {
 	}
 	c.PacketsIn.Add(7)
 	c.DropDecrypt.Add(2)
+	c.DropDTLSReleased.Add(3)
 	want := `
 # HELP hayate_media_dropped_total Datagrams or packets the media plane dropped, by reason.
 # TYPE hayate_media_dropped_total counter
 hayate_media_dropped_total{reason="command_queue_full"} 0
 hayate_media_dropped_total{reason="decrypt"} 2
+hayate_media_dropped_total{reason="dtls_released"} 3
 hayate_media_dropped_total{reason="handoff_full"} 0
 hayate_media_dropped_total{reason="kernel_receive_buffer"} 0
 hayate_media_dropped_total{reason="not_ready"} 0

@@ -31,11 +31,13 @@ var (
 // conn is one signaling connection: its WebSocket and, once switched, its
 // signaling DataChannels.
 //
-// Goroutines: serve runs the owner loop, which alone decodes client
-// messages, drives the room.Connection and keeps the timers; a reader
-// goroutine hands it one frame at a time; a writer goroutine drains the
-// bounded send queue and finally closes the WebSocket; the room's
-// DataChannel readers hand it the messages of the signaling channels
+// Goroutines: serve (a goroutine of its own, not the HTTP handler's) runs
+// the owner loop, which alone decodes client messages, drives the
+// room.Connection and keeps the timers; a reader goroutine hands it one
+// frame at a time; a writer goroutine, started only while messages are
+// queued (an idle connection has none), drains the bounded send queue, and
+// the one started at closing flushes it and closes the WebSocket; the
+// room's DataChannel readers hand it the messages of the signaling channels
 // (ReceiveDataChannel). Send, Close, Switched and ReceiveDataChannel (the
 // room.DataChannelPeer side) may be called from any goroutine; only
 // ReceiveDataChannel waits, and only until the owner takes the message or
@@ -53,13 +55,21 @@ type conn struct {
 	// this WebSocket and connects to the location.
 	redirected bool
 
-	mu      sync.Mutex
-	queue   chan []byte
-	closing bool
-	abrupt  bool // close without flushing the queue
-	code    int
-	reason  string
-	done    chan struct{} // closed when closing starts
+	mu sync.Mutex
+	// queue holds the messages for the writer, in order, at most
+	// sendQueueLen (it grows with a burst and is let go once drained).
+	queue [][]byte
+	// serving: serve has the WebSocket, writers may start; writing: a
+	// writer goroutine runs (at most one at a time).
+	serving, writing bool
+	closing          bool
+	abrupt           bool // close without flushing the queue
+	code             int
+	reason           string
+	done             chan struct{} // closed when closing starts
+	// wsClosed is closed when the writer has closed the WebSocket (or died).
+	wsClosed     chan struct{}
+	wsClosedOnce sync.Once
 
 	dcIn       chan dcFrame // messages of the signaling DataChannels
 	wsOptional atomic.Bool  // switched with ignore_disconnect_websocket
@@ -83,7 +93,7 @@ type dcFrame struct {
 const dcQueueLen = 64
 
 func newConn(s *Server) *conn {
-	return &conn{s: s, baseLog: s.log, log: s.log, queue: make(chan []byte, sendQueueLen), done: make(chan struct{}),
+	return &conn{s: s, baseLog: s.log, log: s.log, done: make(chan struct{}), wsClosed: make(chan struct{}),
 		dcIn: make(chan dcFrame, dcQueueLen)}
 }
 
@@ -111,12 +121,24 @@ func (c *conn) Send(b []byte) {
 	if c.closing {
 		return
 	}
-	select {
-	case c.queue <- b:
-	default:
+	if len(c.queue) >= sendQueueLen {
 		c.s.metrics.sendDrops.Inc()
 		c.closeLocked(CloseSendQueueFull, "SEND-QUEUE-FULL: "+strconv.Itoa(sendQueueLen)+" messages unread", true)
+		return
 	}
+	c.queue = append(c.queue, b)
+	c.startWriterLocked()
+}
+
+// startWriterLocked starts a writer if there is work for one (a queued
+// message, or the close) and none runs. Before serve has the WebSocket,
+// messages wait in the queue.
+func (c *conn) startWriterLocked() {
+	if !c.serving || c.writing || len(c.queue) == 0 && !c.closing {
+		return
+	}
+	c.writing = true
+	go c.writeLoop()
 }
 
 // Close implements room.Peer: the queued messages are written, then the
@@ -133,6 +155,7 @@ func (c *conn) closeLocked(code int, reason string, abrupt bool) {
 	}
 	c.closing, c.code, c.reason, c.abrupt = true, code, reason, abrupt
 	close(c.done)
+	c.startWriterLocked()
 }
 
 func (c *conn) fail(e *closeError) {
@@ -159,17 +182,16 @@ func (c *conn) serve(ws *websocket.Conn, remote string) {
 	in := make(chan frame)
 	var wg sync.WaitGroup
 	wg.Go(func() { c.readLoop(ctx, in) })
-	writerDone := make(chan struct{})
-	wg.Go(func() {
-		defer close(writerDone)
-		c.writeLoop()
-	})
+	c.mu.Lock()
+	c.serving = true
+	c.startWriterLocked()
+	c.mu.Unlock()
 
 	c.ownerLoop(in)
 	if c.room != nil {
 		c.leave()
 	}
-	<-writerDone
+	<-c.wsClosed
 	cancel()
 	wg.Wait()
 
@@ -241,44 +263,83 @@ func (c *conn) readLoop(ctx context.Context, in chan<- frame) {
 	}
 }
 
+// writeLoop is a writer: it writes the queued messages in order and ends
+// when the queue is empty. Once the connection is closing it flushes the
+// queue (unless the close is abrupt), closes the WebSocket with the code
+// and reason, and closes wsClosed.
 func (c *conn) writeLoop() {
+	finished := false
+	defer c.writerExited(&finished) // after recovered
 	defer c.recovered("writer")
 	for {
-		select {
-		case b := <-c.queue:
-			if c.wsGone.Load() {
-				continue // the connection lives on DataChannels
-			}
-			if err := c.write(b); err != nil {
-				if c.wsOptional.Load() {
-					c.wsGone.Store(true)
-					continue
-				}
-				c.mu.Lock()
-				c.closeLocked(1001, "CLIENT-CLOSED: write: "+err.Error(), true)
-				c.mu.Unlock()
-			}
-		case <-c.done:
-			c.mu.Lock()
+		c.mu.Lock()
+		if c.closing {
 			code, reason, abrupt := c.code, c.reason, c.abrupt
 			c.mu.Unlock()
 			if !abrupt {
-			flush:
 				for {
-					select {
-					case b := <-c.queue:
-						if c.write(b) != nil {
-							break flush
-						}
-					default:
-						break flush
+					b, ok := c.pop()
+					if !ok || c.write(b) != nil {
+						break
 					}
 				}
 			}
 			_ = c.ws.Close(websocket.StatusCode(code), reason)
+			finished = true
+			c.wsClosedOnce.Do(func() { close(c.wsClosed) })
 			return
 		}
+		if len(c.queue) == 0 {
+			c.queue = nil // a burst's backing array goes with it
+			c.writing = false
+			c.mu.Unlock()
+			finished = true
+			return
+		}
+		b := c.popLocked()
+		c.mu.Unlock()
+		if c.wsGone.Load() {
+			continue // the connection lives on DataChannels
+		}
+		if err := c.write(b); err != nil {
+			if c.wsOptional.Load() {
+				c.wsGone.Store(true)
+				continue
+			}
+			c.mu.Lock()
+			c.closeLocked(1001, "CLIENT-CLOSED: write: "+err.Error(), true)
+			c.mu.Unlock()
+		}
 	}
+}
+
+// writerExited runs when a writer returns. One that died of a panic
+// (recovered has closed the connection) will not close the WebSocket:
+// serve must not wait for that.
+func (c *conn) writerExited(finished *bool) {
+	if *finished {
+		return
+	}
+	c.mu.Lock()
+	c.writing = false
+	c.mu.Unlock()
+	c.wsClosedOnce.Do(func() { close(c.wsClosed) })
+}
+
+func (c *conn) popLocked() []byte {
+	b := c.queue[0]
+	c.queue[0] = nil
+	c.queue = c.queue[1:]
+	return b
+}
+
+func (c *conn) pop() ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.queue) == 0 {
+		return nil, false
+	}
+	return c.popLocked(), true
 }
 
 func (c *conn) write(b []byte) error {

@@ -100,13 +100,16 @@
 // drops a messaging message for that receiver (counted) and closes a
 // connection whose signaling channel overflows with 4409 SEND-QUEUE-FULL.
 //
-// Concurrency: each WebSocket has three goroutines. The owner (the HTTP
-// handler's goroutine) alone decodes client messages, calls the room and
-// runs the timers; a reader hands it one frame at a time; a writer drains a
-// bounded send queue (256 messages; a client that lets it fill up is
-// closed) and performs the close handshake. The room reaches a connection
-// only through room.DataChannelPeer (Send, Close, Switched never block;
-// ReceiveDataChannel hands a signaling channel's message to the owner and
-// waits at most until the connection closes). Server methods may be called
-// from any goroutine.
+// Concurrency: each WebSocket has two goroutines, and a third while it has
+// messages to send. The owner (started by the HTTP handler, which returns
+// once the WebSocket is accepted: net/http's goroutine and the request go)
+// alone decodes client messages, calls the room and runs the timers; a
+// reader hands it one frame at a time; a writer, started when a message is
+// queued and gone once the queue is empty, drains the bounded send queue
+// (256 messages; a client that lets it fill up is closed), and the writer
+// of the close flushes it and performs the close handshake. The room
+// reaches a connection only through room.DataChannelPeer (Send, Close,
+// Switched never block; ReceiveDataChannel hands a signaling channel's
+// message to the owner and waits at most until the connection closes).
+// Server methods may be called from any goroutine.
 package signaling

@@ -219,8 +219,9 @@ func (s *Server) Rooms() *room.Registry { return s.rooms }
 // does not support.
 func JSONImplementation() string { return jsonImpl }
 
-// ServeHTTP upgrades to the signaling WebSocket and serves it until it
-// ends. Any Origin is accepted: Sora clients run in pages of other origins.
+// ServeHTTP upgrades to the signaling WebSocket and returns; the
+// connection is served by goroutines of its own until it ends (Shutdown
+// waits for them). Any Origin is accepted: Sora clients run in pages of other origins.
 // While shutting down it answers 503; beyond
 // MaxConnectsPerSecondPerAddress, 429.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -248,11 +249,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	defer func() {
+	forget := func() {
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()
 		s.wg.Done()
+	}
+	handed := false // to the serving goroutine, which forgets c at its end
+	defer func() {
+		if !handed {
+			forget()
+		}
 	}()
 
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
@@ -263,8 +270,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(-1) // the reader enforces MaxMessageBytes itself, to close with its own code
 	s.metrics.accepted.Inc()
 	s.metrics.open.Inc()
-	defer s.metrics.open.Dec()
-	c.serve(ws, r.RemoteAddr)
+	// The connection is hijacked: net/http is done with it once this
+	// handler returns. The owner loop runs in a goroutine of its own, so the
+	// handler's goroutine (its stack, deep with net/http's frames) and the
+	// request go now rather than at the end of the connection.
+	remote := r.RemoteAddr
+	handed = true
+	go func() {
+		defer forget()
+		defer s.metrics.open.Dec()
+		c.serve(ws, remote)
+	}()
 }
 
 // tooManyConnects refuses an upgrade with 429.

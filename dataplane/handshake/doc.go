@@ -7,5 +7,12 @@
 // own goroutine; what it writes goes back out through the write function the
 // loop gave to NewConn, to the transport's selected address.
 //
+// A transport without DataChannels needs DTLS only for its keys. Once the
+// peer is known to have finished its side, Conn.Release retires the Conn
+// silently (writes discarded, reads ended, later datagrams dropped and
+// counted) so that the association can be closed, its goroutines end and
+// its state becomes garbage, without the close_notify that would end the
+// peer's PeerConnection.
+//
 // Conn methods may be called from any goroutine.
 package handshake
