@@ -72,8 +72,8 @@ type Measurement struct {
 	// the receiving client's socket.
 	KernelShare float64
 	// MemPerClient is the growth of the server's Go heap and stacks in use
-	// (after a forced GC) from before the joins to after them, per client
-	// joined, in bytes; -1 when the server exposes no Go metrics.
+	// (after a forced GC) from before the joins to the end of the window,
+	// per client joined, in bytes; -1 when the server exposes no Go metrics.
 	MemPerClient float64
 	// IdleCPU is the server's CPU time per second with every client joined
 	// and the publishers paused, read just before the window.

@@ -154,11 +154,17 @@ func run(ctx context.Context, s *session, groups [][]member, m *Measurement) err
 	if err := sleep(ctx, o.Warmup); err != nil {
 		return err
 	}
+	if err := s.window(ctx, m); err != nil {
+		return err
+	}
+	// After the window: every client joined, media flowing for seconds
+	// (the server lets a media-only transport's DTLS state go once its
+	// client has sent media or kept quiet for a while).
 	m.MemPerClient = -1
 	if mem1, err := s.c.memory(ctx); memErr == nil && err == nil && m.Joined > 0 {
 		m.MemPerClient = (mem1 - mem0) / float64(m.Joined)
 	}
-	return s.window(ctx, m)
+	return nil
 }
 
 // fetchProfile saves an admin pprof path as name in o.ProfileDir.
