@@ -4,14 +4,17 @@ import (
 	"encoding/binary"
 )
 
-// A load packet's payload ends with a 16-byte stamp:
+// A load packet's payload ends with an 18-byte stamp:
 //
-//	magic "HYLD" (4) | stream id (2, big endian) | flags (1) | 0 (1) | send time (8, ns since the run's epoch)
+//	sequence number (2) | magic "HYLD" (4) | stream id (2, big endian) | flags (1) | 0 (1) | send time (8, ns since the run's epoch)
 //
+// The sequence number is the publisher's (the server rewrites the header's):
+// with the publisher's SSRC it finds the time the datagram left the
+// publisher's socket.
 // The receiver finds it at the end of the RTP payload whatever the server did
 // to the header (SSRC, sequence number, extensions, padding).
 const (
-	stampLen   = 16
+	stampLen   = 18
 	stampMagic = 0x48594c44 // "HYLD"
 	// flagMeasured marks a packet sent inside the measured window: only those
 	// are counted, by the sender and by every receiver.
@@ -21,6 +24,7 @@ const (
 // Stamp is what a load packet carries besides filler.
 type Stamp struct {
 	Stream   uint16 // which publisher stream sent it
+	Seq      uint16 // the publisher's RTP sequence number
 	Measured bool   // sent inside the measured window
 	SentNs   int64  // send time, monotonic ns since the run's epoch
 }
@@ -29,6 +33,8 @@ type Stamp struct {
 // at least that long.
 func putStamp(payload []byte, s Stamp) {
 	b := payload[len(payload)-stampLen:]
+	binary.BigEndian.PutUint16(b[0:2], s.Seq)
+	b = b[2:]
 	binary.BigEndian.PutUint32(b[0:4], stampMagic)
 	binary.BigEndian.PutUint16(b[4:6], s.Stream)
 	b[6] = 0
@@ -61,12 +67,14 @@ func ReadStamp(pkt []byte) (s Stamp, ok bool) {
 	if end-off < stampLen {
 		return Stamp{}, false
 	}
-	b := pkt[end-stampLen : end]
+	seq := binary.BigEndian.Uint16(pkt[end-stampLen:])
+	b := pkt[end-stampLen+2 : end]
 	if binary.BigEndian.Uint32(b[0:4]) != stampMagic || b[6]&^flagMeasured != 0 || b[7] != 0 {
 		return Stamp{}, false
 	}
 	return Stamp{
 		Stream:   binary.BigEndian.Uint16(b[4:6]),
+		Seq:      seq,
 		Measured: b[6]&flagMeasured != 0,
 		SentNs:   int64(binary.BigEndian.Uint64(b[8:16])),
 	}, true

@@ -32,7 +32,7 @@ func stamped(size int, head []byte, s Stamp) []byte {
 }
 
 func TestReadStamp(t *testing.T) {
-	want := Stamp{Stream: 513, Measured: true, SentNs: 123456789012}
+	want := Stamp{Stream: 513, Seq: 40000, Measured: true, SentNs: 123456789012}
 	video := stamped(1200, vp8KeyframeStart, want)
 	ext := rtp.Header{Extension: true, ExtensionProfile: 0xBEDE}
 	if err := ext.SetExtension(1, []byte{0xAA, 0xBB}); err != nil {
@@ -42,9 +42,9 @@ func TestReadStamp(t *testing.T) {
 		t.Fatal(err)
 	}
 	badMagic := bytes.Clone(video)
-	badMagic[len(badMagic)-stampLen] ^= 1
+	badMagic[len(badMagic)-stampLen+2] ^= 1
 	badFlags := bytes.Clone(video)
-	badFlags[len(badFlags)-stampLen+6] = 0x80
+	badFlags[len(badFlags)-stampLen+8] = 0x80
 	padPast := append([]byte{0xA0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, video[len(video)-20:]...)
 	padPast[len(padPast)-1] = 250 // padding longer than the packet
 

@@ -29,10 +29,11 @@ type Measurement struct {
 	// packets, overstated by at most 1/32.
 	P50, P99 time.Duration
 	// SocketP50 and SocketP99 are the added latency from the publisher's
-	// WriteRTP to the kernel's receive time at the subscriber's socket
-	// (SO_TIMESTAMPNS): the server and two loopback hops, without the
-	// receiving pion stack. SocketTimed is how many packets they cover (a
-	// packet whose receive time was no longer kept is left out).
+	// socket (the datagram handed to the kernel) to the kernel's receive
+	// time at the subscriber's socket (SO_TIMESTAMPNS): the server and two
+	// loopback hops, without either pion stack, which share the two cores
+	// with fifty others. SocketTimed is how many packets they cover (a
+	// packet whose times were no longer kept is left out).
 	SocketP50, SocketP99 time.Duration
 	SocketTimed          uint64
 	// Mallocs is the server's heap allocation count's growth over the
@@ -162,7 +163,7 @@ func (m *Measurement) Summary() string {
 			m.Server, m.Joined, m.JoinTime.Round(time.Millisecond), m.ConnPerSec(), m.ConnectP50.Round(time.Microsecond), m.ConnectP90.Round(time.Microsecond),
 			m.JoinCPU.Round(time.Microsecond), float64(m.JoinCPU.Microseconds())/1e3/float64(max(m.Joined, 1)), m.TotalCPU.Round(time.Millisecond))
 	}
-	return fmt.Sprintf("%s gso=%s: %d/%d packets in %v (%.0f pps), CPU %v = %s µs/pkt (kernel %s%%; idle %v/s; above idle %s µs/pkt), loss %s%%, added latency at the socket p50 %v p99 %v (%d packets; decoded p50 %v p99 %v; server p99 ≤ %s), allocs/pkt %s (idle %s/s; above idle %s), memory %s KiB per client, joined in %v (%d incomplete), process total %v, load clients %.2f CPU s/s",
+	return fmt.Sprintf("%s gso=%s: %d/%d packets in %v (%.0f pps), CPU %v = %s µs/pkt (kernel %s%%; idle %v/s; above idle %s µs/pkt), loss %s%%, added latency socket to socket p50 %v p99 %v (%d packets; decoded p50 %v p99 %v; server p99 ≤ %s), allocs/pkt %s (idle %s/s; above idle %s), memory %s KiB per client, joined in %v (%d incomplete), process total %v, load clients %.2f CPU s/s",
 		m.Server, onOff(m.GSO), m.Forwarded, m.Expected, m.Window.Round(time.Millisecond), m.PPS(), m.CPU.Round(time.Microsecond),
 		num(m.USPerPkt(), 3), pct(m.KernelShare), m.IdleCPU.Round(time.Microsecond), num(m.USPerPktAboveIdle(), 3),
 		num(m.LossPct(), 2), m.SocketP50.Round(time.Microsecond), m.SocketP99.Round(time.Microsecond), m.SocketTimed,

@@ -141,6 +141,11 @@ type stream struct {
 
 	keyReq atomic.Bool  // a PLI or FIR arrived
 	sent   atomic.Int64 // packets written inside the window
+
+	// tx is when the publisher's socket sent each of its RTP datagrams
+	// (by SSRC and the stamp's sequence number); ssrc is this stream's.
+	tx   *pktTimes
+	ssrc uint32
 }
 
 // receiver is one client's receiving side.
@@ -151,8 +156,9 @@ type receiver struct {
 	got    atomic.Int64 // packets sent inside the window and received
 	hist   histogram    // send → the reader has the decrypted packet
 	// rx is when the client's socket received each packet (kernel time);
-	// sockHist is send → that time: what the server added.
-	rx       *rxTimes
+	// sockHist is from the publisher's socket (the datagram handed to the
+	// kernel) to that time: what the server and two loopback hops added.
+	rx       *pktTimes
 	sockHist histogram
 }
 
@@ -275,8 +281,8 @@ func (s *session) join(ctx context.Context, m member) error {
 	}
 	s.mu.Unlock()
 
-	rx := newRxTimes(s.epoch)
-	cn, err := newClientNet(rx, !s.o.NoClientGRO)
+	rx, tx := newPktTimes(s.epoch), newPktTimes(s.epoch)
+	cn, err := newClientNet(rx, tx, !s.o.NoClientGRO)
 	if err != nil {
 		return fmt.Errorf("%w: client sockets: %w", ErrClients, err)
 	}
@@ -339,6 +345,13 @@ func (s *session) join(ctx context.Context, m member) error {
 				if st.track == nil {
 					return fmt.Errorf("%w: the %s client has no local %s track", ErrClients, m.role, st.kind)
 				}
+				if snd := cl.Sender(st.kind); snd != nil {
+					if enc := snd.GetParameters().Encodings; len(enc) > 0 {
+						s.mu.Lock()
+						st.tx, st.ssrc = tx, uint32(enc[0].SSRC)
+						s.mu.Unlock()
+					}
+				}
 			}
 		}
 		s.wg.Add(1)
@@ -382,12 +395,31 @@ func (s *session) read(r *receiver, tr *webrtc.TrackRemote) {
 		if st.Measured {
 			r.got.Add(1)
 			r.hist.record(s.now() - st.SentNs)
-			// The header is as the server sent it (SRTP leaves it in the clear).
+			// The header is as the server sent it (SRTP leaves it in the
+			// clear); the stamp names the publisher's stream and sequence.
 			if at, ok := r.rx.lookup(binary.BigEndian.Uint32(buf[8:12]), binary.BigEndian.Uint16(buf[2:4])); ok {
-				r.sockHist.record(max(0, at-st.SentNs))
+				if sentAt, ok := s.sentAt(st); ok {
+					r.sockHist.record(max(0, at-sentAt))
+				}
 			}
 		}
 	}
+}
+
+// sentAt is when the publisher's socket sent the packet stamped st.
+func (s *session) sentAt(st Stamp) (int64, bool) {
+	s.mu.Lock()
+	if int(st.Stream) >= len(s.streams) {
+		s.mu.Unlock()
+		return 0, false
+	}
+	str := s.streams[st.Stream]
+	tx, ssrc := str.tx, str.ssrc
+	s.mu.Unlock()
+	if tx == nil {
+		return 0, false
+	}
+	return tx.lookup(ssrc, st.Seq)
 }
 
 // publish writes paced RTP on a member's streams until the session stops:
@@ -445,7 +477,7 @@ func (s *session) publish(vs, as *stream) {
 // write sends one packet of st.
 func (s *session) write(st *stream, head []byte, marker, measured bool) {
 	fillPayload(st.buf, head)
-	putStamp(st.buf, Stamp{Stream: st.id, Measured: measured, SentNs: s.now()})
+	putStamp(st.buf, Stamp{Stream: st.id, Seq: st.seq, Measured: measured, SentNs: s.now()})
 	st.pkt.Header.SequenceNumber = st.seq
 	st.pkt.Header.Timestamp = st.ts
 	st.pkt.Header.Marker = marker

@@ -16,10 +16,11 @@ import (
 // A load client's UDP sockets are its own (clientNet), for two reasons:
 //
 //   - The kernel's receive time of every datagram (SO_TIMESTAMPNS) is kept
-//     per RTP SSRC and sequence number (rxTimes), so the added latency can be
-//     read at the subscriber's socket: the server's forwarding, not the time
-//     fifty pion clients on two cores take to decrypt and hand a packet to
-//     the reader.
+//     per RTP SSRC and sequence number, and so is the time each RTP datagram
+//     is handed to the kernel to send (pktTimes), so the added latency is
+//     read from the publisher's socket to the subscriber's: the server's
+//     forwarding, not the time fifty pion clients sharing two cores with it
+//     take to encrypt, decrypt and hand a packet over.
 //   - With gro, the socket takes UDP_GRO: a GSO super-packet the server sent
 //     to this client is queued whole, and split here, as a remote host's
 //     NIC and stack would do on their own CPUs. On loopback the kernel runs
@@ -28,32 +29,32 @@ import (
 //     delivering every segment. Packets sent one by one (GSO off, the pion
 //     baseline) are delivered one by one either way.
 
-// rxSlots is how many recent packets of one SSRC keep their receive time
+// timeSlots is how many recent packets of one SSRC keep their time
 // (indexed by sequence number).
-const rxSlots = 1024
+const timeSlots = 1024
 
-// rxTimes maps (SSRC, sequence number) of received RTP packets to the
-// kernel's receive time, in ns since the session epoch.
-type rxTimes struct {
+// pktTimes maps (SSRC, sequence number) of RTP packets a socket received
+// (or sent) to the time, in ns since the session epoch.
+type pktTimes struct {
 	epochUnixNs int64 // the session epoch on CLOCK_REALTIME
 
 	mu    sync.Mutex
-	ssrcs map[uint32]*rxRing
+	ssrcs map[uint32]*pktRing
 }
 
-type rxRing struct {
-	seq [rxSlots]uint16
-	ns  [rxSlots]int64
+type pktRing struct {
+	seq [timeSlots]uint16
+	ns  [timeSlots]int64
 }
 
-func newRxTimes(epoch time.Time) *rxTimes {
-	return &rxTimes{epochUnixNs: epoch.UnixNano(), ssrcs: map[uint32]*rxRing{}}
+func newPktTimes(epoch time.Time) *pktTimes {
+	return &pktTimes{epochUnixNs: epoch.UnixNano(), ssrcs: map[uint32]*pktRing{}}
 }
 
-// note records the receive time of datagram b if it is an RTP packet (SRTP
-// leaves the header in the clear). RTCP (payload types 64–95 after the
+// note records the time of datagram b if it is an RTP packet (SRTP leaves
+// the header in the clear). RTCP (payload types 64–95 after the
 // marker bit, RFC 5761) is ignored.
-func (r *rxTimes) note(b []byte, unixNs int64) {
+func (r *pktTimes) note(b []byte, unixNs int64) {
 	if len(b) < 12 || b[0]>>6 != 2 {
 		return
 	}
@@ -65,24 +66,24 @@ func (r *rxTimes) note(b []byte, unixNs int64) {
 	r.mu.Lock()
 	ring := r.ssrcs[ssrc]
 	if ring == nil {
-		ring = &rxRing{}
+		ring = &pktRing{}
 		r.ssrcs[ssrc] = ring
 	}
-	i := seq % rxSlots
+	i := seq % timeSlots
 	ring.seq[i] = seq
 	ring.ns[i] = unixNs - r.epochUnixNs
 	r.mu.Unlock()
 }
 
 // lookup returns the receive time of (ssrc, seq), if still kept.
-func (r *rxTimes) lookup(ssrc uint32, seq uint16) (int64, bool) {
+func (r *pktTimes) lookup(ssrc uint32, seq uint16) (int64, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ring := r.ssrcs[ssrc]
 	if ring == nil {
 		return 0, false
 	}
-	i := seq % rxSlots
+	i := seq % timeSlots
 	if ring.seq[i] != seq || ring.ns[i] == 0 {
 		return 0, false
 	}
@@ -92,16 +93,18 @@ func (r *rxTimes) lookup(ssrc uint32, seq uint16) (int64, bool) {
 // clientNet is a pion transport.Net whose UDP sockets are timestampConns.
 type clientNet struct {
 	*stdnet.Net
-	times *rxTimes
-	gro   bool
+	rx, tx *pktTimes
+	gro    bool
 }
 
-func newClientNet(times *rxTimes, gro bool) (*clientNet, error) {
+// newClientNet returns a Net whose sockets record in rx when each RTP
+// datagram arrived (kernel time) and in tx when each was sent.
+func newClientNet(rx, tx *pktTimes, gro bool) (*clientNet, error) {
 	n, err := stdnet.NewNet()
 	if err != nil {
 		return nil, err
 	}
-	return &clientNet{Net: n, times: times, gro: gro}, nil
+	return &clientNet{Net: n, rx: rx, tx: tx, gro: gro}, nil
 }
 
 func (n *clientNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
@@ -109,7 +112,7 @@ func (n *clientNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDP
 	if err != nil {
 		return nil, err
 	}
-	return newTimestampConn(c, n.times, n.gro)
+	return newTimestampConn(c, n.rx, n.tx, n.gro)
 }
 
 func (n *clientNet) ListenPacket(network, address string) (net.PacketConn, error) {
@@ -125,7 +128,7 @@ func (n *clientNet) ListenPacket(network, address string) (net.PacketConn, error
 // goroutine reads it (pion's ICE candidate loop); writes pass through.
 type timestampConn struct {
 	*net.UDPConn
-	times *rxTimes
+	rx, tx *pktTimes
 
 	mu      sync.Mutex
 	buf     []byte // the last read; with GRO several datagrams
@@ -140,7 +143,7 @@ type timestampConn struct {
 // groBuf holds the largest coalesced read (64 KiB of UDP payload).
 const groBuf = 1 << 16
 
-func newTimestampConn(c *net.UDPConn, times *rxTimes, gro bool) (*timestampConn, error) {
+func newTimestampConn(c *net.UDPConn, rx, tx *pktTimes, gro bool) (*timestampConn, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		_ = c.Close()
@@ -156,7 +159,13 @@ func newTimestampConn(c *net.UDPConn, times *rxTimes, gro bool) (*timestampConn,
 		_ = c.Close()
 		return nil, errors.Join(err, serr)
 	}
-	return &timestampConn{UDPConn: c, times: times, buf: make([]byte, groBuf), oob: make([]byte, 128)}, nil
+	return &timestampConn{UDPConn: c, rx: rx, tx: tx, buf: make([]byte, groBuf), oob: make([]byte, 128)}, nil
+}
+
+// WriteTo notes when an RTP datagram is handed to the kernel, then sends it.
+func (c *timestampConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	c.tx.note(p, time.Now().UnixNano())
+	return c.UDPConn.WriteTo(p, addr)
 }
 
 // ReadFrom returns one datagram: the next of the last coalesced read, or a
@@ -181,7 +190,7 @@ func (c *timestampConn) ReadFrom(p []byte) (int, net.Addr, error) {
 			}
 		}
 		for off := 0; off < n; off += c.segSize {
-			c.times.note(c.buf[off:min(n, off+c.segSize)], rx)
+			c.rx.note(c.buf[off:min(n, off+c.segSize)], rx)
 		}
 	}
 	seg := c.buf[c.next:min(c.end, c.next+c.segSize)]

@@ -41,8 +41,9 @@ func sendGSO(t *testing.T, from *net.UDPConn, to *net.UDPAddr, segs [][]byte) {
 
 func TestTimestampConnSplitsGROAndTimesEachPacket(t *testing.T) {
 	epoch := time.Now()
-	times := newRxTimes(epoch)
-	n, err := newClientNet(times, true)
+	times := newPktTimes(epoch)
+	sent := newPktTimes(epoch)
+	n, err := newClientNet(times, sent, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,17 +124,29 @@ func TestTimestampConnSplitsGROAndTimesEachPacket(t *testing.T) {
 	if len(times.ssrcs) != 2 {
 		t.Errorf("times kept for %d SSRCs, want 2 (RTCP is not RTP)", len(times.ssrcs))
 	}
+
+	// What the client sends through the socket is timed too.
+	beforeSend := time.Since(epoch).Nanoseconds()
+	if _, err := c.WriteTo(rtpDatagram(200, 0x5555, 9), sender.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if at, ok := sent.lookup(0x5555, 9); !ok || at < beforeSend || at > time.Since(epoch).Nanoseconds() {
+		t.Errorf("send time of the written datagram = %d, %v; want one within the write", at, ok)
+	}
+	if _, ok := times.lookup(0x5555, 9); ok {
+		t.Error("a sent datagram was timed as received")
+	}
 }
 
 func TestRxTimesForgetsOverwrittenSlots(t *testing.T) {
-	times := newRxTimes(time.Unix(0, 0))
+	times := newPktTimes(time.Unix(0, 0))
 	times.note(rtpDatagram(20, 1, 5), 1000)
-	times.note(rtpDatagram(20, 1, 5+rxSlots), 2000) // same slot
+	times.note(rtpDatagram(20, 1, 5+timeSlots), 2000) // same slot
 	if _, ok := times.lookup(1, 5); ok {
 		t.Error("seq 5 still found after its slot was reused")
 	}
-	if at, ok := times.lookup(1, 5+rxSlots); !ok || at != 2000 {
-		t.Errorf("lookup(5+rxSlots) = %d, %v; want 2000, true", at, ok)
+	if at, ok := times.lookup(1, 5+timeSlots); !ok || at != 2000 {
+		t.Errorf("lookup(5+timeSlots) = %d, %v; want 2000, true", at, ok)
 	}
 	times.note([]byte{0x80, 96, 0}, 3000) // too short: ignored
 	if len(times.ssrcs) != 1 {
