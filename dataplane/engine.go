@@ -233,6 +233,9 @@ func newPlane(cfg Config) (*plane, error) {
 		if p.tcp != nil {
 			_ = p.tcp.Close()
 		}
+		for _, lp := range p.loops {
+			_ = lp.nio.Close()
+		}
 	}
 	for attempt := 1; ; attempt++ {
 		var err error
@@ -560,7 +563,7 @@ func (lp *mediaLoop) do(cmd func(*loopState)) error {
 // wake gets the loop out of its read to look at its command ring and inboxes.
 func (lp *mediaLoop) wake() {
 	if !lp.pending.Swap(true) {
-		_ = lp.conn.SetReadDeadline(time.Now())
+		_ = lp.nio.SetReadDeadline(time.Now())
 	}
 }
 
@@ -654,7 +657,7 @@ func (lp *mediaLoop) run() {
 	nextTick := p.now() + int64(tickInterval)
 	var holdUntil int64   // a frame's flush is held until then (0: not held)
 	var queuedSince int64 // when the oldest datagram with queued output was read
-	_ = lp.conn.SetReadDeadline(p.epoch.Add(time.Duration(nextTick)))
+	_ = lp.nio.SetReadDeadline(p.epoch.Add(time.Duration(nextTick)))
 	for {
 		n, err := lp.nio.ReadBatch(rx)
 		now := p.now()
@@ -712,7 +715,7 @@ func (lp *mediaLoop) run() {
 		if l.frameOpen && l.groupByDestination && l.en > 0 && l.en <= len(l.egress)*3/4 {
 			if holdUntil == 0 {
 				holdUntil = now + int64(frameHold)
-				_ = lp.conn.SetReadDeadline(p.epoch.Add(time.Duration(min(holdUntil, nextTick))))
+				_ = lp.nio.SetReadDeadline(p.epoch.Add(time.Duration(min(holdUntil, nextTick))))
 			}
 			if now < holdUntil {
 				continue // read the rest of the frame first
@@ -733,9 +736,9 @@ func (lp *mediaLoop) run() {
 		if err != nil || ticked {
 			// The deadline fired (tick or wake): arm it for the next tick. A
 			// command pushed after the drain above must not wait for it.
-			_ = lp.conn.SetReadDeadline(p.epoch.Add(time.Duration(nextTick)))
+			_ = lp.nio.SetReadDeadline(p.epoch.Add(time.Duration(nextTick)))
 			if lp.pending.Load() {
-				_ = lp.conn.SetReadDeadline(time.Now())
+				_ = lp.nio.SetReadDeadline(time.Now())
 			}
 		}
 	}
@@ -747,7 +750,7 @@ func (p *plane) close() error {
 	}
 	close(p.done)
 	for _, lp := range p.loops {
-		_ = lp.conn.SetReadDeadline(time.Now())
+		_ = lp.nio.SetReadDeadline(time.Now())
 	}
 	p.loopWG.Wait()
 	if p.tcp != nil {
@@ -765,6 +768,7 @@ func (p *plane) close() error {
 	p.tWG.Wait()
 	var err error
 	for _, lp := range p.loops {
+		_ = lp.nio.Close()
 		if cerr := lp.conn.Close(); err == nil {
 			err = cerr
 		}

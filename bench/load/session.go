@@ -28,8 +28,11 @@ const (
 	connectTimeout = 30 * time.Second
 	// grace is the wait after the window for its last packets to arrive.
 	grace = 300 * time.Millisecond
-	// idleWindow is how long the server's CPU is read with the media paused.
-	idleWindow = 500 * time.Millisecond
+	// idleWindow is how long the server's CPU and allocations are read with
+	// the media paused: one signaling ping interval (Hayate's default 5 s), so
+	// each client's ping, pong and stats report falls in it once, as in the
+	// window.
+	idleWindow = 5 * time.Second
 	// closeConcurrency bounds the clients closed at once.
 	closeConcurrency = 32
 	// drainTimeout bounds the wait for the client goroutines at teardown.

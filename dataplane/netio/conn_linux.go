@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -19,9 +21,14 @@ const maxGSOSegments = 64
 
 // Conn batches I/O on one UDP socket. See the package doc for ownership.
 type Conn struct {
-	uc  *net.UDPConn
+	uc *net.UDPConn
+	// f is a duplicate of uc's descriptor as an *os.File, which the batch
+	// I/O goes through: its raw reads return the poller's own error value
+	// when a read deadline passes, where net's wrap it in a new *OpError,
+	// one allocation per tick, wake or held flush of the loop.
+	f   *os.File
 	rc  syscall.RawConn
-	fd  int // uc's descriptor, valid while uc is open
+	fd  int // f's descriptor, valid until Close
 	gso bool
 
 	// recvmmsg state, reused on every call.
@@ -49,12 +56,25 @@ type Conn struct {
 // New wraps uc (an IPv4 UDP socket). batch bounds the messages per syscall.
 // gso asks for UDP GSO; it is switched off by itself if the kernel refuses it.
 func New(uc *net.UDPConn, batch int, gso bool) (*Conn, error) {
-	rc, err := uc.SyscallConn()
+	urc, err := uc.SyscallConn()
 	if err != nil {
 		return nil, fmt.Errorf("netio: %w", err)
 	}
+	dup := -1
+	var derr error
+	if err := urc.Control(func(fd uintptr) { dup, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil || derr != nil {
+		return nil, fmt.Errorf("netio: dup: %w", errors.Join(err, derr))
+	}
+	// The duplicate shares the socket's non-blocking flag, so the os
+	// package registers it with the netpoller.
+	f := os.NewFile(uintptr(dup), "media-socket")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("netio: %w", err)
+	}
 	c := &Conn{
-		uc: uc, rc: rc, gso: gso && gsoSupported(rc),
+		uc: uc, f: f, rc: rc, gso: gso && gsoSupported(rc),
 		rhdrs: make([]unix.Mmsghdr, batch), riovs: make([]unix.Iovec, batch), rnames: make([]unix.RawSockaddrInet4, batch),
 		shdrs: make([]unix.Mmsghdr, batch), siovs: make([]unix.Iovec, batch*maxGSOSegments),
 		snames: make([]unix.RawSockaddrInet4, batch), scmsg: make([]byte, batch*unix.CmsgSpace(2)),
@@ -69,6 +89,13 @@ func New(uc *net.UDPConn, batch int, gso bool) (*Conn, error) {
 
 // GSO reports whether UDP GSO is in use.
 func (c *Conn) GSO() bool { return c.gso }
+
+// SetReadDeadline bounds the wait of ReadBatch (the past makes a waiting
+// ReadBatch return at once, with os.ErrDeadlineExceeded).
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.f.SetReadDeadline(t) }
+
+// Close closes the Conn's duplicate descriptor (not the wrapped socket).
+func (c *Conn) Close() error { return c.f.Close() }
 
 func gsoSupported(rc syscall.RawConn) bool {
 	ok := false

@@ -4,6 +4,8 @@ package netio
 
 import (
 	"bytes"
+	"errors"
+	"os"
 	"net"
 	"testing"
 	"time"
@@ -158,5 +160,21 @@ func TestKernelDrops(t *testing.T) {
 	}
 	if after-before < 100 {
 		t.Fatalf("kernel drops went from %d to %d after 200 datagrams into a 4 KiB buffer; want ≥ 100 more", before, after)
+	}
+}
+
+// The loop's ticks, wakes and held flushes end a ReadBatch through its read
+// deadline, hundreds of times a second: that must not allocate.
+func TestReadBatchDeadlineDoesNotAllocate(t *testing.T) {
+	_, cb, _, _ := pair(t, false)
+	in := NewMessages(8)
+	allocs := testing.AllocsPerRun(100, func() {
+		_ = cb.SetReadDeadline(time.Now().Add(-time.Second))
+		if n, err := cb.ReadBatch(in); n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("ReadBatch past its deadline = %d, %v; want 0, os.ErrDeadlineExceeded", n, err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("a ReadBatch ended by its deadline allocates %.1f times, want 0", allocs)
 	}
 }

@@ -5,6 +5,8 @@
 // when the kernel allows it, falling back to plain datagrams at run time.
 //
 // A Conn is owned by one loop: ReadBatch and WriteBatch must not be called
-// concurrently with themselves. Other goroutines may still write single
+// concurrently with themselves. Its batch I/O and read deadline go through a
+// duplicate of the socket's descriptor (closed by Conn.Close), so that
+// neither allocates, a deadline included. Other goroutines may still write single
 // datagrams through the underlying *net.UDPConn (DTLS flights do).
 package netio
