@@ -5,8 +5,8 @@ package netio
 import (
 	"bytes"
 	"errors"
-	"os"
 	"net"
+	"os"
 	"testing"
 	"time"
 )
