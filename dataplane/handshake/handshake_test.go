@@ -114,42 +114,16 @@ func TestReleaseIsSilent(t *testing.T) {
 }
 
 func TestHandshakeKeys(t *testing.T) {
-	srvCert, err := NewCertificate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cliCert, err := NewCertificate()
-	if err != nil {
-		t.Fatal(err)
-	}
 	a, b := pair()
 	defer a.Close()
 	defer b.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	type res struct {
-		r   *Result
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		r, err := Run(ctx, b, Params{Certificate: cliCert, Client: true, RemoteFingerprint: srvCert.Fingerprint})
-		ch <- res{r, err}
-	}()
-	srv, err := Run(ctx, a, Params{Certificate: srvCert, RemoteFingerprint: cliCert.Fingerprint})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cli := <-ch
-	if cli.err != nil {
-		t.Fatal(cli.err)
-	}
+	srv, cli := handshakePair(t, a, b)
 	defer srv.Conn.Close()
-	defer cli.r.Conn.Close()
-	if srv.Profile != cli.r.Profile {
-		t.Fatalf("profiles differ: %v %v", srv.Profile, cli.r.Profile)
+	defer cli.Conn.Close()
+	if srv.Profile != cli.Profile {
+		t.Fatalf("profiles differ: %v %v", srv.Profile, cli.Profile)
 	}
-	if !bytes.Equal(srv.Keys.LocalMasterKey, cli.r.Keys.RemoteMasterKey) || !bytes.Equal(srv.Keys.RemoteMasterSalt, cli.r.Keys.LocalMasterSalt) {
+	if !bytes.Equal(srv.Keys.LocalMasterKey, cli.Keys.RemoteMasterKey) || !bytes.Equal(srv.Keys.RemoteMasterSalt, cli.Keys.LocalMasterSalt) {
 		t.Fatal("server's send key is not the client's receive key")
 	}
 	if srv.Profile.String() == "" {
