@@ -63,7 +63,7 @@ func testRoundTrip(t *testing.T, gso bool) {
 	}
 	in := NewMessages(64)
 	got := 0
-	_ = b.SetReadDeadline(time.Now().Add(3 * time.Second))
+	_ = cb.SetReadDeadline(time.Now().Add(3 * time.Second))
 	for got < len(out) {
 		k, err := cb.ReadBatch(in)
 		if err != nil {
@@ -89,8 +89,8 @@ func TestRoundTripPlain(t *testing.T) { testRoundTrip(t, false) }
 func TestRoundTripGSO(t *testing.T)   { testRoundTrip(t, true) }
 
 func TestReadDeadline(t *testing.T) {
-	_, cb, _, b := pair(t, false)
-	_ = b.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	_, cb, _, _ := pair(t, false)
+	_ = cb.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 	if _, err := cb.ReadBatch(NewMessages(4)); err == nil {
 		t.Fatal("ReadBatch returned without data or deadline error")
 	}
