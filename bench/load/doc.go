@@ -17,25 +17,32 @@
 //     packets (a keyframe every second and on PLI), Opus as 50 packets of
 //     100 bytes;
 //  3. wait until every receiver has a packet of every stream it expects,
-//     then Warmup; pause the publishers for half a second to read the
-//     server's idle CPU (every client joined, no media: its floor, shown
-//     beside the result, never subtracted from it);
+//     then Warmup; pause the publishers for one signaling ping interval
+//     (5 s) to read the server's idle CPU and allocations (every client
+//     joined, no media: its floor; the CPU floor is shown beside the
+//     result, never subtracted from it);
 //  4. the window: publishers mark the packets they send (a flag in the
-//     stamp every payload ends with, beside the stream id and the send
-//     time in monotonic ns since the run's epoch) and count them; receivers
-//     count the marked packets they read and record their latency. After
-//     Duration the publishers pause and, once the last packets have
-//     arrived, the server's CPU time is read again: its process CPU clock
-//     (clock_getcpuclockid) is read before and after, so joining and
-//     shutting down are not counted. go_memstats_mallocs_total from the
-//     admin /metrics gives allocations;
+//     stamp every payload ends with, beside the stream id, the publisher's
+//     sequence number and the send time in monotonic ns since the run's
+//     epoch) and count them; receivers count the marked packets they read
+//     and record their latency. After Duration the publishers pause and,
+//     once the last packets have arrived, the server's CPU time is read
+//     again: its process CPU clock (clock_getcpuclockid) is read before and
+//     after, so joining and shutting down are not counted. Hayate's admin
+//     /debug/allocs (else go_memstats_mallocs_total on /metrics) gives
+//     allocations, and the server's heap and stacks after a forced GC give
+//     memory per client;
 //  5. stop the server (SIGTERM), close the clients.
 //
 // CPU per packet is the server's CPU time in the window over the packets
 // the receivers got; loss compares those with what the publishers sent
-// times each stream's receivers. Latency is publisher WriteRTP to
-// subscriber Read, so it includes both pion stacks; the two servers are
-// compared on equal terms.
+// times each stream's receivers. The headline latency is socket to socket:
+// every client's UDP socket is its own (sock.go) and records when each RTP
+// datagram was handed to the kernel to send and when the kernel queued one
+// it received (SO_TIMESTAMPNS), so it holds the server and two loopback
+// hops but neither pion stack. The latency as decoded (publisher WriteRTP
+// to subscriber Read) is printed beside it. The sockets take UDP_GRO (see
+// Options.NoClientGRO). Both servers are measured on equal terms.
 //
 // The load runs in this process, beside the server, on the same cores:
 // subscribers have no interceptors and read into one reused buffer per
