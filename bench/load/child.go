@@ -297,24 +297,24 @@ func (c *child) mallocs(ctx context.Context) (float64, error) {
 }
 
 // memory forces a garbage collection in the child (/debug/pprof/heap?gc=1)
-// and returns the Go heap and stacks in use afterwards, in bytes.
-func (c *child) memory(ctx context.Context) (float64, error) {
+// and returns, in bytes, the Go heap spans and stacks in use afterwards
+// (inUse) and the live heap objects plus stacks (live): the difference is
+// free room inside spans still holding live objects.
+func (c *child) memory(ctx context.Context) (inUse, live float64, err error) {
 	if _, err := c.get(ctx, "/debug/pprof/heap?gc=1"); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	body, err := c.get(ctx, "/metrics")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	heap, err := metricValue(body, "go_memstats_heap_inuse_bytes")
-	if err != nil {
-		return 0, err
+	var v [3]float64
+	for i, name := range []string{"go_memstats_heap_inuse_bytes", "go_memstats_heap_alloc_bytes", "go_memstats_stack_inuse_bytes"} {
+		if v[i], err = metricValue(body, name); err != nil {
+			return 0, 0, err
+		}
 	}
-	stack, err := metricValue(body, "go_memstats_stack_inuse_bytes")
-	if err != nil {
-		return 0, err
-	}
-	return heap + stack, nil
+	return v[0] + v[2], v[1] + v[2], nil
 }
 
 // forwardDelay reads the cumulative buckets of the server's

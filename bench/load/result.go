@@ -76,6 +76,11 @@ type Measurement struct {
 	// (after a forced GC) from before the joins to the end of the window,
 	// per client joined, in bytes; -1 when the server exposes no Go metrics.
 	MemPerClient float64
+	// LivePerClient is the same growth counting live heap objects
+	// (go_memstats_heap_alloc_bytes) instead of whole spans: what the
+	// clients' state holds, without the free room a churn of short-lived
+	// objects (handshakes) leaves in spans that later allocations reuse.
+	LivePerClient float64
 	// IdleCPU is the server's CPU time per second with every client joined
 	// and the publishers paused, read just before the window.
 	IdleCPU time.Duration
@@ -163,12 +168,12 @@ func (m *Measurement) Summary() string {
 			m.Server, m.Joined, m.JoinTime.Round(time.Millisecond), m.ConnPerSec(), m.ConnectP50.Round(time.Microsecond), m.ConnectP90.Round(time.Microsecond),
 			m.JoinCPU.Round(time.Microsecond), float64(m.JoinCPU.Microseconds())/1e3/float64(max(m.Joined, 1)), m.TotalCPU.Round(time.Millisecond))
 	}
-	return fmt.Sprintf("%s gso=%s: %d/%d packets in %v (%.0f pps), CPU %v = %s µs/pkt (kernel %s%%; idle %v/s; above idle %s µs/pkt), loss %s%%, added latency socket to socket p50 %v p99 %v (%d packets; decoded p50 %v p99 %v; server p99 ≤ %s), allocs/pkt %s (idle %s/s; above idle %s), memory %s KiB per client, joined in %v (%d incomplete), process total %v, load clients %.2f CPU s/s",
+	return fmt.Sprintf("%s gso=%s: %d/%d packets in %v (%.0f pps), CPU %v = %s µs/pkt (kernel %s%%; idle %v/s; above idle %s µs/pkt), loss %s%%, added latency socket to socket p50 %v p99 %v (%d packets; decoded p50 %v p99 %v; server p99 ≤ %s), allocs/pkt %s (idle %s/s; above idle %s), memory %s KiB per client (live %s), joined in %v (%d incomplete), process total %v, load clients %.2f CPU s/s",
 		m.Server, onOff(m.GSO), m.Forwarded, m.Expected, m.Window.Round(time.Millisecond), m.PPS(), m.CPU.Round(time.Microsecond),
 		num(m.USPerPkt(), 3), pct(m.KernelShare), m.IdleCPU.Round(time.Microsecond), num(m.USPerPktAboveIdle(), 3),
 		num(m.LossPct(), 2), m.SocketP50.Round(time.Microsecond), m.SocketP99.Round(time.Microsecond), m.SocketTimed,
 		m.P50.Round(time.Microsecond), m.P99.Round(time.Microsecond), seconds(m.ServerDelayP99),
-		num(m.AllocsPerPkt(), 3), num(m.IdleMallocs, 0), num(m.AllocsPerPktAboveIdle(), 3), memKiB(m.MemPerClient), m.JoinTime.Round(time.Millisecond), m.Incomplete, m.TotalCPU.Round(time.Millisecond),
+		num(m.AllocsPerPkt(), 3), num(m.IdleMallocs, 0), num(m.AllocsPerPktAboveIdle(), 3), memKiB(m.MemPerClient), memKiB(m.LivePerClient), m.JoinTime.Round(time.Millisecond), m.Incomplete, m.TotalCPU.Round(time.Millisecond),
 		m.ClientCPU.Seconds()/m.Window.Seconds())
 }
 

@@ -87,7 +87,7 @@ func measure(ctx context.Context, o Options, spec serverSpec) (*Measurement, err
 	}
 	channel, groups := plan(o)
 	s := newSession(o, c, channel)
-	m := &Measurement{Server: spec.kind.String(), GSO: spec.gso, Mallocs: -1, IdleMallocs: -1}
+	m := &Measurement{Server: spec.kind.String(), GSO: spec.gso, Mallocs: -1, IdleMallocs: -1, MemPerClient: -1, LivePerClient: -1}
 	runErr := run(ctx, s, groups, m)
 	total, stopErr := s.teardown()
 	m.TotalCPU = total
@@ -131,7 +131,7 @@ func run(ctx context.Context, s *session, groups [][]member, m *Measurement) err
 		return nil
 	}
 
-	mem0, memErr := s.c.memory(ctx)
+	mem0, live0, memErr := s.c.memory(ctx)
 	jctx, cancel := context.WithTimeout(ctx, o.ReadyTimeout)
 	defer cancel()
 	for _, g := range groups {
@@ -160,9 +160,10 @@ func run(ctx context.Context, s *session, groups [][]member, m *Measurement) err
 	// After the window: every client joined, media flowing for seconds
 	// (the server lets a media-only transport's DTLS state go once its
 	// client has sent media or kept quiet for a while).
-	m.MemPerClient = -1
-	if mem1, err := s.c.memory(ctx); memErr == nil && err == nil && m.Joined > 0 {
+	m.MemPerClient, m.LivePerClient = -1, -1
+	if mem1, live1, err := s.c.memory(ctx); memErr == nil && err == nil && m.Joined > 0 {
 		m.MemPerClient = (mem1 - mem0) / float64(m.Joined)
+		m.LivePerClient = (live1 - live0) / float64(m.Joined)
 	}
 	return nil
 }
