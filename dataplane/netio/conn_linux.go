@@ -21,9 +21,8 @@ const maxGSOSegments = 64
 
 // Conn batches I/O on one UDP socket. See the package doc for ownership.
 type Conn struct {
-	uc *net.UDPConn
-	// f is a duplicate of uc's descriptor as an *os.File, which the batch
-	// I/O goes through: its raw reads return the poller's own error value
+	// f is a duplicate of the wrapped socket's descriptor as an *os.File,
+	// which the batch I/O goes through: its raw reads return the poller's own error value
 	// when a read deadline passes, where net's wrap it in a new *OpError,
 	// one allocation per tick, wake or held flush of the loop.
 	f   *os.File
@@ -74,7 +73,7 @@ func New(uc *net.UDPConn, batch int, gso bool) (*Conn, error) {
 		return nil, fmt.Errorf("netio: %w", err)
 	}
 	c := &Conn{
-		uc: uc, f: f, rc: rc, gso: gso && gsoSupported(rc),
+		f: f, rc: rc, gso: gso && gsoSupported(rc),
 		rhdrs: make([]unix.Mmsghdr, batch), riovs: make([]unix.Iovec, batch), rnames: make([]unix.RawSockaddrInet4, batch),
 		shdrs: make([]unix.Mmsghdr, batch), siovs: make([]unix.Iovec, batch*maxGSOSegments),
 		snames: make([]unix.RawSockaddrInet4, batch), scmsg: make([]byte, batch*unix.CmsgSpace(2)),

@@ -34,7 +34,7 @@ func pair(t *testing.T, gso bool) (*Conn, *Conn, *net.UDPConn, *net.UDPConn) {
 }
 
 func testRoundTrip(t *testing.T, gso bool) {
-	ca, cb, _, b := pair(t, gso)
+	ca, cb, a, b := pair(t, gso)
 	to := b.LocalAddr().(*net.UDPAddr).AddrPort()
 	out := NewMessages(40)
 	// 30 equal-size packets (GSO-able), then 10 of varying sizes.
@@ -74,7 +74,7 @@ func testRoundTrip(t *testing.T, gso bool) {
 			if in[i].N != want.N || !bytes.Equal(in[i].Buf[:in[i].N], want.Buf[:want.N]) {
 				t.Fatalf("datagram %d: got %d bytes starting %x, want %d of %x", got+i, in[i].N, in[i].Buf[:1], want.N, want.Buf[:1])
 			}
-			if in[i].Addr != ca.uc.LocalAddr().(*net.UDPAddr).AddrPort() {
+			if in[i].Addr != a.LocalAddr().(*net.UDPAddr).AddrPort() {
 				t.Fatalf("source %v", in[i].Addr)
 			}
 		}
