@@ -137,7 +137,7 @@ func TestForwardDecryptsAndReencryptsForEachSubscriber(t *testing.T) {
 func TestForwardZeroAlloc(t *testing.T) {
 	const subs = 10
 	l, w, enc, from, _ := newTestLoop(t, subs)
-	l.groupByDestination = true // the GSO flush path sorts; that must not allocate either
+	l.groupByDestination = true // the GSO flush path groups; that must not allocate either
 	payload := bytes.Repeat([]byte{0xab}, 1100)
 	pkts := make([][]byte, 0, 300)
 	for i := 0; i < 300; i++ {
@@ -166,10 +166,23 @@ func TestForwardZeroAlloc(t *testing.T) {
 	}
 }
 
+// BenchmarkForward prices one forwarded packet (decrypt once, munge and
+// encrypt per subscriber, flush every 8 received); the -gso variants group
+// each flush by subscriber as the loop does with GSO, flushing per frame of 5.
 func BenchmarkForward(b *testing.B) {
-	for _, subs := range []int{1, 10, 50} {
-		b.Run(itoa(subs)+"subs", func(b *testing.B) {
+	for _, c := range []struct {
+		subs  int
+		gso   bool
+		every int
+	}{{1, false, 8}, {10, false, 8}, {50, false, 8}, {50, true, 5}} {
+		name := itoa(c.subs) + "subs"
+		if c.gso {
+			name += "-gso"
+		}
+		subs := c.subs
+		b.Run(name, func(b *testing.B) {
 			l, _, enc, from, _ := newTestLoop(b, subs)
+			l.groupByDestination = c.gso
 			payload := bytes.Repeat([]byte{0xab}, 1100)
 			pkts := make([][]byte, 4096)
 			for i := range pkts {
@@ -188,7 +201,7 @@ func BenchmarkForward(b *testing.B) {
 				}
 				n := copy(buf, pkts[i%len(pkts)])
 				l.handleDatagram(buf[:n], from, int64(i))
-				if i%8 == 7 {
+				if i%c.every == c.every-1 {
 					l.flush()
 				}
 			}

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
-	"slices"
 	"time"
 
 	"github.com/hayate-sfu/hayate/dataplane/feedback"
@@ -45,12 +44,39 @@ func (l *loopState) slot() []byte {
 // commit queues b for to. b is normally the slot's buffer, built in place;
 // anything else is copied (and dropped if it does not fit).
 func (l *loopState) commit(b []byte, to netip.AddrPort) {
-	if len(b) == 0 {
+	if i := l.queue(b, to); i >= 0 && l.groupByDestination {
+		l.egNext[i] = -1
+		l.egHeads = append(l.egHeads, int32(i))
+	}
+}
+
+// commitTo queues b for transport t's selected address. With GSO it links
+// the message behind t's earlier ones of this flush, so that flush can
+// group them without sorting.
+func (l *loopState) commitTo(b []byte, t *transport) {
+	i := l.queue(b, t.ls.selected)
+	if i < 0 || !l.groupByDestination {
 		return
+	}
+	l.egNext[i] = -1
+	if t.ls.egEpoch == l.egEpoch {
+		l.egNext[t.ls.egTail] = int32(i)
+	} else {
+		t.ls.egEpoch = l.egEpoch
+		l.egHeads = append(l.egHeads, int32(i))
+	}
+	t.ls.egTail = int32(i)
+}
+
+// queue fills the next egress message and returns its index, or -1 when
+// nothing was queued (empty, sent over TCP, too large).
+func (l *loopState) queue(b []byte, to netip.AddrPort) int {
+	if len(b) == 0 {
+		return -1
 	}
 	if isTCP(to) {
 		l.p.sendTCP(to, b) // copied: the slot is free again
-		return
+		return -1
 	}
 	if l.en == len(l.egress) {
 		l.flush()
@@ -59,28 +85,70 @@ func (l *loopState) commit(b []byte, to netip.AddrPort) {
 	if &b[0] != &m.Buf[:1][0] {
 		if len(b) > cap(m.Buf) {
 			l.p.counters.SendErrors.Add(1)
-			return
+			return -1
 		}
 		copy(m.Buf[:len(b)], b)
 	}
 	m.N = len(b)
 	m.Addr = to
 	l.en++
+	return l.en - 1
 }
 
 // flush hands the queued egress to the wire. With GSO the messages are
-// first grouped by destination (stable: each subscriber's order is kept), so a
-// fan-out of several packets becomes one super-packet per subscriber.
+// first grouped by destination transport (each transport's order kept), so
+// a fan-out of several packets becomes one super-packet per subscriber.
+// commitTo chained each transport's messages as they were queued; grouping
+// is one pass over the chains plus an in-place permutation, O(n).
 func (l *loopState) flush() {
 	if l.en == 0 {
 		return
 	}
 	ms := l.egress[:l.en]
-	if l.groupByDestination && len(ms) > 1 {
-		slices.SortStableFunc(ms, func(a, b netio.Message) int { return a.Addr.Compare(b.Addr) })
+	if l.groupByDestination {
+		if len(l.egHeads) < len(ms) {
+			l.group(ms)
+		}
+		l.egHeads = l.egHeads[:0]
+		l.egEpoch++
 	}
 	l.wire(ms)
 	l.en = 0
+}
+
+// group reorders ms so that each chain of egNext (heads in egHeads order)
+// is contiguous. perm[k] is the index whose message goes to position k;
+// the permutation is applied cycle by cycle, marking done positions -1.
+func (l *loopState) group(ms []netio.Message) {
+	perm := l.egPerm[:0]
+	for _, h := range l.egHeads {
+		for i := h; i >= 0; i = l.egNext[i] {
+			perm = append(perm, i)
+		}
+	}
+	l.egPerm = perm
+	if len(perm) != len(ms) {
+		// Only if a message were queued past commit and commitTo: send
+		// it ungrouped rather than lose any.
+		return
+	}
+	for k := range perm {
+		if perm[k] < 0 || int(perm[k]) == k {
+			continue
+		}
+		tmp := ms[k]
+		j := k
+		for {
+			src := int(perm[j])
+			perm[j] = -1
+			if src == k {
+				ms[j] = tmp
+				break
+			}
+			ms[j] = ms[src]
+			j = src
+		}
+	}
 }
 
 // loopState is everything the media loop owns. Only the loop goroutine (and
@@ -97,8 +165,16 @@ type loopState struct {
 	// wire sends a batch of egress messages (netio.Conn.WriteBatch; a fake in tests).
 	wire   func(ms []netio.Message)
 	egress []netio.Message
-	// groupByDestination sorts each flush by address (worth it with GSO).
+	// groupByDestination groups each flush by destination transport
+	// (worth it with GSO): egNext chains a transport's messages of this
+	// flush, egHeads lists the chains' first messages in order, egEpoch
+	// names the flush (transportLoopState.egEpoch/egTail), egPerm is
+	// scratch for the reordering.
 	groupByDestination bool
+	egNext             []int32
+	egHeads            []int32
+	egPerm             []int32
+	egEpoch            uint64
 	// nackDue: a publisher's packet is missing (a NACK or a retry is due):
 	// the loop ticks every tickInterval until none is (engine.go).
 	nackDue bool
@@ -143,6 +219,10 @@ func newLoopState(p *plane) *loopState {
 		tracks:     map[string]*source{},
 		forwards:   map[uint64]*downTrack{},
 		egress:     netio.NewMessages(egressBatch),
+		egNext:     make([]int32, egressBatch),
+		egHeads:    make([]int32, 0, egressBatch),
+		egPerm:     make([]int32, 0, egressBatch),
+		egEpoch:    1,
 		scratch:    make([]byte, 0, netio.BufSize),
 		seqs:       make([]uint16, 0, 256),
 		ssrcs:      make([]uint32, 0, 16),
@@ -798,7 +878,7 @@ func (l *loopState) encryptAndSend(dst *transport, out []byte) {
 	}
 	dst.packetsOut.Add(1)
 	dst.bytesOut.Add(uint64(len(enc)))
-	l.commit(enc, dst.ls.selected)
+	l.commitTo(enc, dst)
 }
 
 func (l *loopState) sendRTCP(t *transport, plain []byte) {
@@ -811,7 +891,7 @@ func (l *loopState) sendRTCP(t *transport, plain []byte) {
 	}
 	t.packetsOut.Add(1)
 	t.bytesOut.Add(uint64(len(enc)))
-	l.commit(enc, t.ls.selected)
+	l.commitTo(enc, t)
 }
 
 // requestKeyframe sends a PLI for one layer to its publisher, at most one per

@@ -102,6 +102,10 @@ type transportLoopState struct {
 	created      int64
 	lastSeen     int64
 	twccSeq      uint16
+	// egEpoch/egTail: the flush (loopState.egEpoch) this transport last
+	// queued egress in, and that message's index (loopState.commitTo).
+	egEpoch      uint64
+	egTail       int32
 	twcc         *feedback.TWCC
 	bwe          *forward.Estimator  // of what we send to this transport (nil without transport-cc)
 	ups          map[uint32]*upTrack // layers by media and RTX SSRC
