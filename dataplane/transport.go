@@ -98,10 +98,10 @@ type transportLoopState struct {
 	// holdsDTLS: the DTLS association is kept only until the client proves
 	// it finished its side; the first authenticated SRTP/SRTCP from it
 	// releases it (authenticated, loop.go). Never set with DataChannels.
-	holdsDTLS    bool
-	created      int64
-	lastSeen     int64
-	twccSeq      uint16
+	holdsDTLS bool
+	created   int64
+	lastSeen  int64
+	twccSeq   uint16
 	// egEpoch/egTail: the flush (loopState.egEpoch) this transport last
 	// queued egress in, and that message's index (loopState.commitTo).
 	egEpoch      uint64
