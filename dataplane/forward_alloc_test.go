@@ -8,6 +8,7 @@ import (
 
 	"github.com/hayate-sfu/hayate/dataplane/handshake"
 	"github.com/hayate-sfu/hayate/dataplane/netio"
+	"github.com/hayate-sfu/hayate/dataplane/secure"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 )
@@ -27,6 +28,17 @@ func srtpPair(t testing.TB, seed byte) (client, server *srtp.Context) {
 		t.Fatal(err)
 	}
 	return c, s
+}
+
+// sealerFor is the AES-GCM sealer that encrypts like srtpPair(seed)'s
+// contexts (same master key and salt).
+func sealerFor(t testing.TB, seed byte) *secure.Sealer {
+	t.Helper()
+	s, err := secure.NewSealer(srtp.ProtectionProfileAeadAes128Gcm, bytes.Repeat([]byte{seed}, 16), bytes.Repeat([]byte{seed + 1}, 12))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 type fakeWire struct {
@@ -79,7 +91,7 @@ func newTestLoop(t testing.TB, n int) (*loopState, *fakeWire, *srtp.Context, net
 		sub := mk("sub", uint16(20000+i))
 		subDec, subEnc := srtpPair(t, byte(10+2*i))
 		_, rx := srtpPair(t, byte(11+2*i))
-		sub.ls.rx, sub.ls.tx = rx, subEnc
+		sub.ls.rx, sub.ls.tx, sub.ls.seal = rx, subEnc, sealerFor(t, byte(10+2*i))
 		if err := l.addDownstream(sub, Downstream{TrackID: "pub:1", Mid: "2", SSRC: uint32(5000 + i), RTXSSRC: uint32(6000 + i)}); err != nil {
 			t.Fatal(err)
 		}
@@ -106,29 +118,45 @@ func encryptRTP(t testing.TB, c *srtp.Context, seq uint16, payload []byte) []byt
 	return out
 }
 
+// Each subscriber decrypts its own copy, whether the loop seals with its
+// own AES-GCM sealer (GCM profiles) or with pion's context (AES-CM).
 func TestForwardDecryptsAndReencryptsForEachSubscriber(t *testing.T) {
-	l, w, enc, from, subDecs := newTestLoop(t, 3)
-	payload := []byte{0x10, 0x00, 0x00, 0x9d, 0x01, 0x2a, 1, 2, 3, 4, 5}
-	pkt := encryptRTP(t, enc, 100, payload)
-	w.keep = true
-	l.handleDatagram(pkt, from, 1)
-	l.flush()
-	got := w.got
-	if len(got) != 3 {
-		t.Fatalf("sent %d packets, want 3 (one per subscriber)", len(got))
-	}
-	for i, b := range got {
-		plain, err := subDecs[i].DecryptRTP(nil, b, nil)
-		if err != nil {
-			t.Fatalf("subscriber %d cannot decrypt: %v", i, err)
-		}
-		var p rtp.Packet
-		if err := p.Unmarshal(plain); err != nil {
-			t.Fatal(err)
-		}
-		if p.SSRC != uint32(5000+i) || p.SequenceNumber != 100 || !bytes.Equal(p.Payload, payload) {
-			t.Fatalf("subscriber %d got ssrc=%d seq=%d payload=%x", i, p.SSRC, p.SequenceNumber, p.Payload)
-		}
+	for _, sealer := range []bool{true, false} {
+		t.Run(map[bool]string{true: "sealer", false: "pion"}[sealer], func(t *testing.T) {
+			l, w, enc, from, subDecs := newTestLoop(t, 3)
+			if !sealer {
+				for tr := range l.transports {
+					tr.ls.seal = nil
+				}
+			}
+			payload := []byte{0x10, 0x00, 0x00, 0x9d, 0x01, 0x2a, 1, 2, 3, 4, 5}
+			w.keep = true
+			// Across a sequence wrap: the rollover counter must follow.
+			for k, seq := range []uint16{65534, 65535, 0, 1} {
+				pkt := encryptRTP(t, enc, seq, payload)
+				in := append([]byte(nil), pkt...)
+				l.handleDatagram(in, from, int64(k+1))
+				l.flush()
+				got := w.got
+				w.got = nil
+				if len(got) != 3 {
+					t.Fatalf("seq %d: sent %d packets, want 3 (one per subscriber)", seq, len(got))
+				}
+				for i, b := range got {
+					plain, err := subDecs[i].DecryptRTP(nil, b, nil)
+					if err != nil {
+						t.Fatalf("seq %d: subscriber %d cannot decrypt: %v", seq, i, err)
+					}
+					var p rtp.Packet
+					if err := p.Unmarshal(plain); err != nil {
+						t.Fatal(err)
+					}
+					if p.SSRC != uint32(5000+i) || p.SequenceNumber != seq || !bytes.Equal(p.Payload, payload) {
+						t.Fatalf("subscriber %d got ssrc=%d seq=%d payload=%x", i, p.SSRC, p.SequenceNumber, p.Payload)
+					}
+				}
+			}
+		})
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/hayate-sfu/hayate/dataplane/icelite"
 	"github.com/hayate-sfu/hayate/dataplane/media"
 	"github.com/hayate-sfu/hayate/dataplane/netio"
+	"github.com/hayate-sfu/hayate/dataplane/secure"
 	"github.com/hayate-sfu/hayate/ringbuf"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -284,6 +285,9 @@ type downTrack struct {
 	rtxSeq     uint16
 	sstats     feedback.SenderStats
 	pliRetries int
+	// index, rtxIndex: the SRTP rollover counters of ssrc and rtxSSRC
+	// (the transport's sealer; unused with pion's context).
+	index, rtxIndex secure.Index
 
 	// Layer selection: target is what was asked for, current what is sent
 	// (-1: none). A switch happens only on a keyframe of the target layer.
@@ -311,11 +315,11 @@ type downTrack struct {
 	plainTo netip.AddrPort
 }
 
-func (l *loopState) installSRTP(t *transport, rx, tx *srtp.Context) {
+func (l *loopState) installSRTP(t *transport, rx, tx *srtp.Context, seal *secure.Sealer) {
 	if t.ls.gone {
 		return
 	}
-	t.ls.rx, t.ls.tx = rx, tx
+	t.ls.rx, t.ls.tx, t.ls.seal = rx, tx, seal
 	t.ls.connected = true
 	if t.ls.transportCC {
 		t.ls.bwe = forward.NewEstimator(initialEstimate, minEstimate, maxEstimate)
@@ -705,13 +709,36 @@ func (l *loopState) forward(d *downTrack, up *upTrack, pkt []byte, keyframe bool
 	if !dst.ls.connected || !dst.ls.selected.IsValid() || !l.onLayer(d, up, pkt, keyframe, now) {
 		return
 	}
+	if dst.ls.seal != nil && !payloadMunged(d) {
+		// Copy and rewrite only the header; the payload is sealed straight
+		// from the publisher's decrypted packet into the egress buffer.
+		hl, ok := media.RTPHeaderLen(pkt)
+		if !ok {
+			return
+		}
+		out := append(l.slot(), pkt[:hl]...)
+		l.munge(d, out)
+		media.SetSSRC(out, d.ssrc)
+		l.prepareHeader(dst, out, len(pkt))
+		d.lastSeq, d.lastTS, d.lastSentAt = media.Seq(out), media.Timestamp(out), now
+		d.sstats.OnSent(d.lastTS, len(pkt), now)
+		l.seal(dst, out, pkt[hl:], &d.index)
+		return
+	}
 	out := append(l.slot(), pkt...)
 	l.munge(d, out)
 	media.SetSSRC(out, d.ssrc)
-	l.prepareHeader(dst, out)
+	l.prepareHeader(dst, out, len(out))
 	d.lastSeq, d.lastTS, d.lastSentAt = media.Seq(out), media.Timestamp(out), now
 	d.sstats.OnSent(d.lastTS, len(out), now)
-	l.encryptAndSend(dst, out)
+	l.encryptAndSend(dst, out, &d.index)
+}
+
+// payloadMunged reports whether forwarding to d rewrites payload bytes
+// (VP8 picture ids across simulcast layers), so the packet must be copied
+// whole before it is sealed in place.
+func payloadMunged(d *downTrack) bool {
+	return d.src.codec == media.CodecVP8 && len(d.src.layers) > 1
 }
 
 // forwardPlain sends a packet to an RTP forwarding sink: munged like a
@@ -853,8 +880,9 @@ func (l *loopState) munge(d *downTrack, out []byte) {
 	}
 }
 
-// prepareHeader stamps the subscriber transport's TWCC sequence and removes MID.
-func (l *loopState) prepareHeader(dst *transport, out []byte) {
+// prepareHeader stamps the subscriber transport's TWCC sequence and removes
+// MID. size is the whole packet's (out may hold only its header).
+func (l *loopState) prepareHeader(dst *transport, out []byte, size int) {
 	media.ClearExtension(out, ExtMid)
 	media.ClearExtension(out, ExtRID)
 	media.ClearExtension(out, ExtRepairedRID)
@@ -862,7 +890,7 @@ func (l *loopState) prepareHeader(dst *transport, out []byte) {
 		if dst.ls.transportCC {
 			binary.BigEndian.PutUint16(out[off:], dst.ls.twccSeq)
 			if dst.ls.bwe != nil {
-				dst.ls.bwe.OnSent(dst.ls.twccSeq, len(out)+srtpOverhead, l.now)
+				dst.ls.bwe.OnSent(dst.ls.twccSeq, size+srtpOverhead, l.now)
 			}
 			dst.ls.twccSeq++
 		} else {
@@ -871,11 +899,34 @@ func (l *loopState) prepareHeader(dst *transport, out []byte) {
 	}
 }
 
-func (l *loopState) encryptAndSend(dst *transport, out []byte) {
+// encryptAndSend encrypts the RTP packet out (built whole in the egress
+// slot) in place and queues it; x is the rollover counter of its SSRC.
+func (l *loopState) encryptAndSend(dst *transport, out []byte, x *secure.Index) {
+	if dst.ls.seal != nil {
+		hl, ok := media.RTPHeaderLen(out)
+		if !ok {
+			return
+		}
+		l.seal(dst, out[:hl], out[hl:], x)
+		return
+	}
 	enc, err := dst.ls.tx.EncryptRTP(out, out, &l.hdr)
 	if err != nil {
 		return
 	}
+	dst.packetsOut.Add(1)
+	dst.bytesOut.Add(uint64(len(enc)))
+	l.commitTo(enc, dst)
+}
+
+// seal encrypts with the transport's own AES-GCM sealer and queues: hdr is
+// the rewritten header at the start of the egress slot, payload the
+// plaintext right behind it or in the publisher's packet. Every RTP packet
+// of a subscriber's SSRC goes through here (or every one through pion):
+// x follows that SSRC's rollover counter.
+func (l *loopState) seal(dst *transport, hdr, payload []byte, x *secure.Index) {
+	seq := media.Seq(hdr)
+	enc := dst.ls.seal.Seal(hdr[:0:netio.BufSize], hdr, payload, media.SSRC(hdr), seq, x.Next(seq))
 	dst.packetsOut.Add(1)
 	dst.bytesOut.Add(uint64(len(enc)))
 	l.commitTo(enc, dst)
@@ -1057,9 +1108,9 @@ func (l *loopState) retransmit(d *downTrack, seq uint16) {
 		return
 	}
 	d.rtxSeq++
-	l.prepareHeader(d.owner, out)
+	l.prepareHeader(d.owner, out, len(out))
 	d.owner.retransmits.Add(1)
-	l.encryptAndSend(d.owner, out)
+	l.encryptAndSend(d.owner, out, &d.rtxIndex)
 }
 
 // tick runs the periodic duties: NACKs every tick, TWCC feedback every

@@ -46,7 +46,8 @@ func TestMediaPlaneMemoryPerSubscriber(t *testing.T) {
 		}
 		_, rx := srtpPair(t, byte(2*i))
 		tx, _ := srtpPair(t, byte(2*i+1))
-		if err := s.impl.doWait(func(l *loopState) { l.installSRTP(s.impl, rx, tx) }); err != nil {
+		seal := sealerFor(t, byte(2*i+1))
+		if err := s.impl.doWait(func(l *loopState) { l.installSRTP(s.impl, rx, tx, seal) }); err != nil {
 			t.Fatal(err)
 		}
 		for _, d := range []Downstream{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -17,6 +18,7 @@ import (
 	"github.com/hayate-sfu/hayate/dataplane/forward"
 	"github.com/hayate-sfu/hayate/dataplane/handshake"
 	"github.com/hayate-sfu/hayate/dataplane/icelite"
+	"github.com/hayate-sfu/hayate/dataplane/secure"
 	"github.com/pion/dtls/v3"
 	"github.com/pion/srtp/v3"
 	"github.com/pion/stun/v4"
@@ -93,8 +95,11 @@ type transportLoopState struct {
 	remoteUfrag string
 	transportCC bool
 	rx, tx      *srtp.Context
-	connected   bool
-	gone        bool
+	// seal encrypts RTP to this client with the AES-GCM profiles (tx then
+	// serves RTCP only); nil with AES-CM, where tx does both.
+	seal      *secure.Sealer
+	connected bool
+	gone      bool
 	// holdsDTLS: the DTLS association is kept only until the client proves
 	// it finished its side; the first authenticated SRTP/SRTCP from it
 	// releases it (authenticated, loop.go). Never set with DataChannels.
@@ -265,9 +270,16 @@ func (t *transport) runDTLS(ctx context.Context, r RemoteParams) {
 	if err == nil {
 		var tx *srtp.Context
 		tx, err = srtp.CreateContext(res.Keys.LocalMasterKey, res.Keys.LocalMasterSalt, res.Profile)
+		var seal *secure.Sealer
+		if err == nil {
+			seal, err = secure.NewSealer(res.Profile, res.Keys.LocalMasterKey, res.Keys.LocalMasterSalt)
+			if errors.Is(err, secure.ErrProfileNotAEAD) {
+				seal, err = nil, nil
+			}
+		}
 		if err == nil {
 			err = t.doWait(func(l *loopState) {
-				l.installSRTP(t, rx, tx)
+				l.installSRTP(t, rx, tx, seal)
 				t.ls.holdsDTLS = !r.DataChannels && r.Role == DTLSServer && !t.ls.gone
 			})
 		}
