@@ -66,3 +66,73 @@ func TestFlushGroupsBySubscriber(t *testing.T) {
 		}
 	}
 }
+
+// A subscriber never sees the publisher's MID or RID; one that negotiated
+// transport-cc gets its own transport-wide sequence in every packet, one
+// that did not gets none. The publisher's packet in the history keeps its
+// payload for retransmissions.
+func TestForwardRewritesExtensions(t *testing.T) {
+	l, w, enc, from, subDecs := newTestLoop(t, 2)
+	var withCC *transport
+	for tr := range l.transports {
+		if tr.ls.selected.Port() == 20000 {
+			tr.ls.transportCC = true
+			tr.ls.twccSeq = 7
+			withCC = tr
+		}
+	}
+	if withCC == nil {
+		t.Fatal("no subscriber on port 20000")
+	}
+	w.keep = true
+	payload := []byte{0x10, 0x00, 0x00, 0x9d, 0x01, 0x2a, 9, 9}
+	for k := range 3 {
+		h := rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(300 + k), Timestamp: 1000, SSRC: 1111, Marker: true}
+		for _, e := range []struct {
+			id uint8
+			v  []byte
+		}{{ExtMid, []byte("1")}, {ExtRID, []byte("r0")}, {ExtTransportCC, []byte{0xee, 0xee}}} {
+			if err := h.SetExtension(e.id, e.v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		raw, err := (&rtp.Packet{Header: h, Payload: payload}).Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := enc.EncryptRTP(nil, raw, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.handleDatagram(in, from, int64(k+1))
+		l.flush()
+		if len(w.got) != 2 {
+			t.Fatalf("packet %d: sent %d, want 2", k, len(w.got))
+		}
+		for i, b := range w.got {
+			plain, err := subDecs[i].DecryptRTP(nil, b, nil)
+			if err != nil {
+				t.Fatalf("subscriber %d: %v", i, err)
+			}
+			var p rtp.Packet
+			if err := p.Unmarshal(plain); err != nil {
+				t.Fatal(err)
+			}
+			if p.GetExtension(ExtMid) != nil || p.GetExtension(ExtRID) != nil {
+				t.Fatalf("subscriber %d got MID %q RID %q, want none", i, p.GetExtension(ExtMid), p.GetExtension(ExtRID))
+			}
+			cc := p.GetExtension(ExtTransportCC)
+			if i == 0 {
+				if want := []byte{0, byte(7 + k)}; !bytes.Equal(cc, want) {
+					t.Fatalf("packet %d: subscriber with transport-cc got %x, want %x", k, cc, want)
+				}
+			} else if cc != nil {
+				t.Fatalf("packet %d: subscriber without transport-cc got %x, want none", k, cc)
+			}
+			if !bytes.Equal(p.Payload, payload) {
+				t.Fatalf("subscriber %d payload %x, want %x", i, p.Payload, payload)
+			}
+		}
+		w.got = nil
+	}
+}

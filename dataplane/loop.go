@@ -637,8 +637,21 @@ func (l *loopState) handleRTP(t *transport, b []byte, from netip.AddrPort, now i
 		// flush, so that each subscriber's share leaves as one GSO send.
 		l.frameOpen = pkt[1]&0x80 == 0
 	}
+	if len(src.downs) == 0 {
+		return
+	}
+	// No subscriber gets the publisher's MID and RIDs: clear them once
+	// here rather than in every copy, and find the transport-wide sequence
+	// each copy gets its own value in.
+	media.ClearExtension(pkt, ExtMid)
+	media.ClearExtension(pkt, ExtRID)
+	media.ClearExtension(pkt, ExtRepairedRID)
+	twcc := -1
+	if off, n, ok := media.FindExtension(pkt, ExtTransportCC); ok && n == 2 {
+		twcc = off
+	}
 	for _, d := range src.downs {
-		l.forward(d, up, pkt, keyframe, now)
+		l.forward(d, up, pkt, keyframe, twcc, now)
 	}
 }
 
@@ -696,8 +709,9 @@ func (l *loopState) bindBySDES(t *transport, pkt []byte) *upTrack {
 // forward sends one decrypted upstream packet of layer up to one subscriber:
 // copy into an egress buffer, move it into the subscriber's sequence and
 // timestamp space (switching layers on a keyframe), rewrite SSRC and the
-// transport-wide sequence, strip MID, encrypt in place.
-func (l *loopState) forward(d *downTrack, up *upTrack, pkt []byte, keyframe bool, now int64) {
+// transport-wide sequence (at offset twcc, -1 without), encrypt. The caller
+// has cleared MID and RIDs in pkt.
+func (l *loopState) forward(d *downTrack, up *upTrack, pkt []byte, keyframe bool, twcc int, now int64) {
 	if d.paused {
 		return
 	}
@@ -719,7 +733,7 @@ func (l *loopState) forward(d *downTrack, up *upTrack, pkt []byte, keyframe bool
 		out := append(l.slot(), pkt[:hl]...)
 		l.munge(d, out)
 		media.SetSSRC(out, d.ssrc)
-		l.prepareHeader(dst, out, len(pkt))
+		l.stampTWCC(dst, out, twcc, len(pkt))
 		d.lastSeq, d.lastTS, d.lastSentAt = media.Seq(out), media.Timestamp(out), now
 		d.sstats.OnSent(d.lastTS, len(pkt), now)
 		l.seal(dst, out, pkt[hl:], &d.index)
@@ -728,7 +742,7 @@ func (l *loopState) forward(d *downTrack, up *upTrack, pkt []byte, keyframe bool
 	out := append(l.slot(), pkt...)
 	l.munge(d, out)
 	media.SetSSRC(out, d.ssrc)
-	l.prepareHeader(dst, out, len(out))
+	l.stampTWCC(dst, out, twcc, len(out))
 	d.lastSeq, d.lastTS, d.lastSentAt = media.Seq(out), media.Timestamp(out), now
 	d.sstats.OnSent(d.lastTS, len(out), now)
 	l.encryptAndSend(dst, out, &d.index)
@@ -880,23 +894,36 @@ func (l *loopState) munge(d *downTrack, out []byte) {
 	}
 }
 
-// prepareHeader stamps the subscriber transport's TWCC sequence and removes
-// MID. size is the whole packet's (out may hold only its header).
-func (l *loopState) prepareHeader(dst *transport, out []byte, size int) {
+// prepareHeader removes MID and RIDs from a packet built whole (a
+// retransmission) and stamps the subscriber transport's TWCC sequence.
+func (l *loopState) prepareHeader(dst *transport, out []byte) {
 	media.ClearExtension(out, ExtMid)
 	media.ClearExtension(out, ExtRID)
 	media.ClearExtension(out, ExtRepairedRID)
+	twcc := -1
 	if off, n, ok := media.FindExtension(out, ExtTransportCC); ok && n == 2 {
-		if dst.ls.transportCC {
-			binary.BigEndian.PutUint16(out[off:], dst.ls.twccSeq)
-			if dst.ls.bwe != nil {
-				dst.ls.bwe.OnSent(dst.ls.twccSeq, size+srtpOverhead, l.now)
-			}
-			dst.ls.twccSeq++
-		} else {
-			media.ClearExtension(out, ExtTransportCC)
-		}
+		twcc = off
 	}
+	l.stampTWCC(dst, out, twcc, len(out))
+}
+
+// stampTWCC writes the subscriber transport's next transport-wide sequence
+// at offset off of out's header (-1: the packet has no such extension), or
+// clears the extension when the subscriber did not negotiate it. size is
+// the whole packet's (out may hold only its header).
+func (l *loopState) stampTWCC(dst *transport, out []byte, off, size int) {
+	if off < 0 {
+		return
+	}
+	if !dst.ls.transportCC {
+		media.ClearExtension(out, ExtTransportCC)
+		return
+	}
+	binary.BigEndian.PutUint16(out[off:], dst.ls.twccSeq)
+	if dst.ls.bwe != nil {
+		dst.ls.bwe.OnSent(dst.ls.twccSeq, size+srtpOverhead, l.now)
+	}
+	dst.ls.twccSeq++
 }
 
 // encryptAndSend encrypts the RTP packet out (built whole in the egress
@@ -1108,7 +1135,7 @@ func (l *loopState) retransmit(d *downTrack, seq uint16) {
 		return
 	}
 	d.rtxSeq++
-	l.prepareHeader(d.owner, out, len(out))
+	l.prepareHeader(d.owner, out)
 	d.owner.retransmits.Add(1)
 	l.encryptAndSend(d.owner, out, &d.rtxIndex)
 }
