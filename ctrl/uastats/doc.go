@@ -19,7 +19,12 @@
 // connection stays. A refused report is the client's mistake, not a reason
 // to end its connection: callers log it at debug level and go on. The
 // Store keeps a compact copy, so the caller's buffer is free after Record
-// returns.
+// returns: Record checks the JSON grammar itself in one loop over the
+// bytes (it accepts what encoding/json.Valid accepts) and counts the white
+// space outside strings; a report without any, as JSON.stringify and
+// encoding/json write it, is copied as is, otherwise the copy leaves that
+// white space out (inside strings it is kept). Either way the result is
+// what json.Compact would make, at a few times its speed.
 //
 // Memory is bounded by the number of connections times
 // Config.MaxReportBytes; callers must Forget every connection that leaves

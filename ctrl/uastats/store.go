@@ -126,13 +126,18 @@ func (s *Store) Record(info ConnInfo, report json.RawMessage, at time.Time) erro
 		s.count(&s.invalid, "invalid")
 		return fmt.Errorf("%w: from %s: not valid UTF-8", ErrNotArray, info.ConnectionID)
 	}
-	var buf bytes.Buffer
-	buf.Grow(len(report))
-	if err := json.Compact(&buf, report); err != nil {
+	space, err := scanJSON(report)
+	if err != nil {
 		s.count(&s.invalid, "invalid")
 		return fmt.Errorf("%w: from %s: %v", ErrNotArray, info.ConnectionID, err)
 	}
-	r := &Report{ConnInfo: info, Stats: buf.Bytes(), At: at}
+	var stats []byte
+	if space == 0 {
+		stats = bytes.Clone(report)
+	} else {
+		stats = stripWhiteSpace(make([]byte, 0, len(report)-space), report)
+	}
+	r := &Report{ConnInfo: info, Stats: stats, At: at}
 	s.mu.Lock()
 	s.reports[info.ConnectionID] = r
 	s.mu.Unlock()
@@ -146,7 +151,7 @@ func (s *Store) count(c *atomic.Uint64, result string) {
 }
 
 // isArray reports whether b, white space aside, starts with '[' and ends
-// with ']' (json.Compact then checks the rest).
+// with ']' (scanJSON then checks the rest).
 func isArray(b []byte) bool {
 	b = bytes.TrimSpace(b)
 	return len(b) >= 2 && b[0] == '[' && b[len(b)-1] == ']'
