@@ -172,28 +172,47 @@ type frame struct {
 	gone error
 }
 
+// serve runs the connection on its WebSocket until both end. It keeps a
+// small frame, as it stays on the owner's stack (see ownerLoop).
 func (c *conn) serve(ws *websocket.Conn, remote string) {
+	r := c.startReader(ws, remote)
+	c.ownerLoop(r.in)
+	c.finish(r)
+}
+
+// reader is the handle on a connection's reader goroutine.
+type reader struct {
+	in     chan frame
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+//go:noinline
+func (c *conn) startReader(ws *websocket.Conn, remote string) *reader {
 	c.ws = ws
 	c.baseLog = c.s.log.With("remote", remote)
 	c.log = c.baseLog
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-
-	in := make(chan frame)
-	var wg sync.WaitGroup
-	wg.Go(func() { c.readLoop(ctx, in) })
+	r := &reader{in: make(chan frame), cancel: cancel}
+	r.wg.Go(func() { c.readLoop(ctx, r.in) })
 	c.mu.Lock()
 	c.serving = true
 	c.startWriterLocked()
 	c.mu.Unlock()
+	return r
+}
 
-	c.ownerLoop(in)
+// finish takes the connection out of the room, waits for the WebSocket's
+// close and the reader's end, and counts the close.
+//
+//go:noinline
+func (c *conn) finish(r *reader) {
 	if c.room != nil {
 		c.leave()
 	}
 	<-c.wsClosed
-	cancel()
-	wg.Wait()
+	r.cancel()
+	r.wg.Wait()
 
 	c.mu.Lock()
 	code, reason := c.code, c.reason
@@ -248,17 +267,66 @@ func (c *conn) readLoop(ctx context.Context, in chan<- frame) {
 			deliver(frame{err: closeErr(CloseInvalidJSON, "INVALID-JSON", "binary frame (want a JSON text frame)")})
 			return
 		}
-		b, err := io.ReadAll(io.LimitReader(r, limit+1))
+		b, err := readFrame(r, limit)
 		if err != nil {
 			deliver(frame{gone: err})
 			return
 		}
-		if int64(len(b)) > limit {
+		if b == nil {
 			deliver(frame{err: closeErr(CloseMessageTooLarge, "MESSAGE-TOO-LARGE", "limit is "+strconv.FormatInt(limit, 10)+" bytes")})
 			return
 		}
 		if !deliver(frame{data: b}) {
 			return
+		}
+	}
+}
+
+// readBufs holds the buffers frames are read into (*[]byte), shared by
+// every connection's reader: a frame is read whole into one, then copied
+// out at its size, so reading a 10 kB pong allocates 10 kB rather than the
+// 30 kB that growing a buffer from nothing leaves behind.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, readBufSize); return &b }}
+
+const (
+	// readBufSize is a pooled buffer's initial size: a pong with a
+	// client's RTC stats, or a connect.
+	readBufSize = 16 << 10
+	// maxPooledReadBuf: a buffer grown past this by a large frame is let go.
+	maxPooledReadBuf = 256 << 10
+)
+
+// readFrame reads the rest of a frame, at most limit bytes; it returns nil
+// (and no error) when the frame is longer. An empty frame is an empty,
+// non-nil slice.
+func readFrame(r io.Reader, limit int64) ([]byte, error) {
+	bp := readBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	defer func() {
+		if cap(buf) <= maxPooledReadBuf {
+			*bp = buf[:0]
+			readBufs.Put(bp)
+		}
+	}()
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		// Read no further than one byte past the limit.
+		end := cap(buf)
+		if left := limit + 1 - int64(len(buf)); int64(end-len(buf)) > left {
+			end = len(buf) + int(left)
+		}
+		n, err := r.Read(buf[len(buf):end])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return nil, nil
+		}
+		if err == io.EOF {
+			return append(make([]byte, 0, len(buf)), buf...), nil
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 }
@@ -378,99 +446,161 @@ func (c *conn) awaitRedirectClose(in <-chan frame) {
 	}
 }
 
+// owner is the owner loop's state: the channels its select waits on and
+// the timers behind them. It lives on the heap and the loop's events are
+// handled by methods, so that the goroutine, blocked in the select with
+// only small frames on its stack, can keep a small stack (it shrinks at a
+// GC once it uses less than a quarter of it; see ownerLoop).
+type owner struct {
+	c                        *conn
+	in                       <-chan frame
+	silence                  *time.Timer
+	silenceC                 <-chan time.Time
+	ping, update, dcStats    *time.Ticker
+	pingC, updateC, dcStatsC <-chan time.Time
+}
+
+// ownerLoop runs the connection until it closes. Decoding a message, a
+// join or a stats report needs deep stacks; they run in the on* methods,
+// below this frame, so that what stays on the stack while the loop waits
+// is ownerLoop, serve and the select: less than 2 KiB with the runtime's
+// guard, which lets a GC shrink the stack to 4 KiB.
 func (c *conn) ownerLoop(in <-chan frame) {
 	defer c.recovered("owner")
-	cfg := &c.s.cfg
-	silence := time.NewTimer(cfg.PongTimeout)
-	defer silence.Stop()
-	silenceC := silence.C
-	var ping, update, dcStats *time.Ticker
-	var pingC, updateC, dcStatsC <-chan time.Time
-	defer func() {
-		if ping != nil {
-			ping.Stop()
-			update.Stop()
-			dcStats.Stop()
-		}
-	}()
+	o := &owner{c: c, in: in, silence: time.NewTimer(c.s.cfg.PongTimeout)}
+	o.silenceC = o.silence.C
+	defer o.stop()
 	for {
+		var stop bool
 		select {
-		case f := <-in:
-			if f.gone != nil {
-				if c.room != nil && c.wsOptional.Load() {
-					// ignore_disconnect_websocket: signaling goes on over
-					// the DataChannels; pings and the pong timeout end.
-					c.wsGone.Store(true)
-					c.s.metrics.wsGone.Inc()
-					c.log.Info("signaling: WebSocket closed; the connection goes on over DataChannels", "err", f.gone)
-					in, pingC, silenceC = nil, nil, nil
-					silence.Stop()
-					continue
-				}
-				c.mu.Lock()
-				c.closeLocked(1001, "CLIENT-CLOSED", true)
-				c.mu.Unlock()
-				return
-			}
-			if f.err != nil {
-				c.s.metrics.received.WithLabelValues("invalid").Inc()
-				c.fail(f.err)
-				return
-			}
-			silence.Reset(cfg.PongTimeout)
-			if e := c.handle(f.data); e != nil {
-				if e.code != CloseNormal {
-					c.log.Info("signaling: closing on bad input", "code", e.code, "reason", e.reason)
-				}
-				c.fail(e)
-				return
-			}
-			if c.redirected {
-				c.awaitRedirectClose(in)
-				return
-			}
-			if c.room != nil && ping == nil {
-				ping = time.NewTicker(cfg.PingInterval)
-				update = time.NewTicker(updateInterval)
-				dcStats = time.NewTicker(dcStatsInterval)
-				pingC, updateC, dcStatsC = ping.C, update.C, dcStats.C
-			}
+		case f := <-o.in:
+			stop = o.onFrame(f)
 		case f := <-c.dcIn:
-			if silenceC != nil {
-				silence.Reset(cfg.PongTimeout)
-			}
-			if e := c.handleDataChannel(f); e != nil {
-				if e.code != CloseNormal {
-					c.log.Info("signaling: closing on bad DataChannel input", "label", f.label, "code", e.code, "reason", e.reason)
-				}
-				c.fail(e)
-				return
-			}
-		case <-dcStatsC:
-			if c.switched.Load() {
-				_ = c.room.SendDataChannel(room.LabelStats, reqStats)
-			}
-		case now := <-pingC:
-			if c.wsGone.Load() {
-				continue
-			}
-			stats := c.lastStats.IsZero() || now.Sub(c.lastStats) >= statsInterval
-			if stats {
-				c.lastStats = now
-				c.Send(pingStats)
-			} else {
-				c.Send(pingNoStats)
-			}
-			c.s.metrics.pings.Inc()
-		case <-updateC:
-			c.room.NotifyUpdated()
-		case <-silenceC:
-			c.fail(closeErr(ClosePongTimeout, "PONG-TIMEOUT", "nothing received for "+cfg.PongTimeout.String()))
+			stop = o.onDataChannel(f)
+		case <-o.dcStatsC:
+			o.onDataChannelStats()
+		case now := <-o.pingC:
+			o.onPing(now)
+		case <-o.updateC:
+			o.onUpdate()
+		case <-o.silenceC:
+			o.onSilence()
 			return
 		case <-c.done:
 			return
 		}
+		if stop {
+			return
+		}
 	}
+}
+
+//go:noinline
+func (o *owner) stop() {
+	o.silence.Stop()
+	if o.ping != nil {
+		o.ping.Stop()
+		o.update.Stop()
+		o.dcStats.Stop()
+	}
+}
+
+// onFrame handles what the reader delivered; true ends the loop.
+//
+//go:noinline
+func (o *owner) onFrame(f frame) bool {
+	c, cfg := o.c, &o.c.s.cfg
+	if f.gone != nil {
+		if c.room != nil && c.wsOptional.Load() {
+			// ignore_disconnect_websocket: signaling goes on over
+			// the DataChannels; pings and the pong timeout end.
+			c.wsGone.Store(true)
+			c.s.metrics.wsGone.Inc()
+			c.log.Info("signaling: WebSocket closed; the connection goes on over DataChannels", "err", f.gone)
+			o.in, o.pingC, o.silenceC = nil, nil, nil
+			o.silence.Stop()
+			return false
+		}
+		c.mu.Lock()
+		c.closeLocked(1001, "CLIENT-CLOSED", true)
+		c.mu.Unlock()
+		return true
+	}
+	if f.err != nil {
+		c.s.metrics.received.WithLabelValues("invalid").Inc()
+		c.fail(f.err)
+		return true
+	}
+	o.silence.Reset(cfg.PongTimeout)
+	if e := c.handle(f.data); e != nil {
+		if e.code != CloseNormal {
+			c.log.Info("signaling: closing on bad input", "code", e.code, "reason", e.reason)
+		}
+		c.fail(e)
+		return true
+	}
+	if c.redirected {
+		c.awaitRedirectClose(o.in)
+		return true
+	}
+	if c.room != nil && o.ping == nil {
+		o.ping = time.NewTicker(cfg.PingInterval)
+		o.update = time.NewTicker(updateInterval)
+		o.dcStats = time.NewTicker(dcStatsInterval)
+		o.pingC, o.updateC, o.dcStatsC = o.ping.C, o.update.C, o.dcStats.C
+	}
+	return false
+}
+
+// onDataChannel handles a signaling DataChannel's message; true ends the
+// loop.
+//
+//go:noinline
+func (o *owner) onDataChannel(f dcFrame) bool {
+	c := o.c
+	if o.silenceC != nil {
+		o.silence.Reset(c.s.cfg.PongTimeout)
+	}
+	if e := c.handleDataChannel(f); e != nil {
+		if e.code != CloseNormal {
+			c.log.Info("signaling: closing on bad DataChannel input", "label", f.label, "code", e.code, "reason", e.reason)
+		}
+		c.fail(e)
+		return true
+	}
+	return false
+}
+
+//go:noinline
+func (o *owner) onDataChannelStats() {
+	if c := o.c; c.switched.Load() {
+		_ = c.room.SendDataChannel(room.LabelStats, reqStats)
+	}
+}
+
+//go:noinline
+func (o *owner) onPing(now time.Time) {
+	c := o.c
+	if c.wsGone.Load() {
+		return
+	}
+	stats := c.lastStats.IsZero() || now.Sub(c.lastStats) >= statsInterval
+	if stats {
+		c.lastStats = now
+		c.Send(pingStats)
+	} else {
+		c.Send(pingNoStats)
+	}
+	c.s.metrics.pings.Inc()
+}
+
+//go:noinline
+func (o *owner) onUpdate() { o.c.room.NotifyUpdated() }
+
+//go:noinline
+func (o *owner) onSilence() {
+	pt := o.c.s.cfg.PongTimeout
+	o.c.fail(closeErr(ClosePongTimeout, "PONG-TIMEOUT", "nothing received for "+pt.String()))
 }
 
 // handle runs one client message; a non-nil result closes the WebSocket.

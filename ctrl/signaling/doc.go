@@ -112,4 +112,11 @@
 // Switched never block; ReceiveDataChannel hands a signaling channel's
 // message to the owner and waits at most until the connection closes).
 // Server methods may be called from any goroutine.
+//
+// Memory. An idle connection's two goroutines keep small stacks: the
+// owner handles each event in a method called from its select loop, so
+// while it waits only small frames remain and a GC shrinks its stack to 4
+// KiB however deep a join or a stats report made it; the reader reads a
+// frame into a buffer shared by all connections (a sync.Pool) and hands
+// the owner a copy of exactly the frame's size.
 package signaling
