@@ -31,7 +31,9 @@
 //     after, so joining and shutting down are not counted. Hayate's admin
 //     /debug/allocs (else go_memstats_mallocs_total on /metrics) gives
 //     allocations, and the server's heap and stacks after a forced GC give
-//     memory per client;
+//     memory per subscriber: read once the first fifth of the subscribers
+//     (fanout, audio) receive their streams and again after the window,
+//     the growth divided by the subscribers that joined in between;
 //  5. stop the server (SIGTERM), close the clients.
 //
 // CPU per packet is the server's CPU time in the window over the packets

@@ -2,6 +2,7 @@ package load
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 )
@@ -91,5 +92,25 @@ func TestPlan(t *testing.T) {
 	// Publishers join before their subscribers.
 	if _, g := plan(Options{Scenario: ScenarioFanout, Subs: 3}); len(g) != 2 || g[0][0].role != "sendonly" {
 		t.Errorf("fanout groups %+v: want the publisher alone first", g)
+	}
+	// The subscribers join in two groups, a fifth first, so that memory is
+	// read between them; mesh members all publish and join together.
+	for _, tc := range []struct {
+		o     Options
+		sizes []int
+	}{
+		{Options{Scenario: ScenarioFanout, Subs: 50}, []int{1, 10, 40}},
+		{Options{Scenario: ScenarioFanout, Subs: 4}, []int{1, 4}},
+		{Options{Scenario: ScenarioAudio, Subs: 100, Speakers: 10}, []int{10, 18, 72}},
+		{Options{Scenario: ScenarioMesh, Subs: 10}, []int{10}},
+	} {
+		_, g := plan(tc.o)
+		var sizes []int
+		for _, grp := range g {
+			sizes = append(sizes, len(grp))
+		}
+		if !slices.Equal(sizes, tc.sizes) {
+			t.Errorf("%s subs=%d: join groups of %v, want %v", tc.o.Scenario, tc.o.Subs, sizes, tc.sizes)
+		}
 	}
 }

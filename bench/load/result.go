@@ -73,8 +73,12 @@ type Measurement struct {
 	// the receiving client's socket.
 	KernelShare float64
 	// MemPerClient is the growth of the server's Go heap and stacks in use
-	// (after a forced GC) from before the joins to the end of the window,
-	// per client joined, in bytes; -1 when the server exposes no Go metrics.
+	// (after a forced GC) from before the last join group to the end of the
+	// window, per client of that group, in bytes: in fanout and audio the
+	// last four fifths of the subscribers (splitLast), so the cost of one
+	// more subscriber in steady state; in mesh every member, from the empty
+	// server. -1 when the server exposes no Go metrics or a client never got
+	// its streams.
 	MemPerClient float64
 	// LivePerClient is the same growth counting live heap objects
 	// (go_memstats_heap_alloc_bytes) instead of whole spans: what the
@@ -168,7 +172,7 @@ func (m *Measurement) Summary() string {
 			m.Server, m.Joined, m.JoinTime.Round(time.Millisecond), m.ConnPerSec(), m.ConnectP50.Round(time.Microsecond), m.ConnectP90.Round(time.Microsecond),
 			m.JoinCPU.Round(time.Microsecond), float64(m.JoinCPU.Microseconds())/1e3/float64(max(m.Joined, 1)), m.TotalCPU.Round(time.Millisecond))
 	}
-	return fmt.Sprintf("%s gso=%s: %d/%d packets in %v (%.0f pps), CPU %v = %s µs/pkt (kernel %s%%; idle %v/s; above idle %s µs/pkt), loss %s%%, added latency socket to socket p50 %v p99 %v (%d packets; decoded p50 %v p99 %v; server p99 ≤ %s), allocs/pkt %s (idle %s/s; above idle %s), memory %s KiB per client (live %s), joined in %v (%d incomplete), process total %v, load clients %.2f CPU s/s",
+	return fmt.Sprintf("%s gso=%s: %d/%d packets in %v (%.0f pps), CPU %v = %s µs/pkt (kernel %s%%; idle %v/s; above idle %s µs/pkt), loss %s%%, added latency socket to socket p50 %v p99 %v (%d packets; decoded p50 %v p99 %v; server p99 ≤ %s), allocs/pkt %s (idle %s/s; above idle %s), memory %s KiB per subscriber (live %s), joined in %v (%d incomplete), process total %v, load clients %.2f CPU s/s",
 		m.Server, onOff(m.GSO), m.Forwarded, m.Expected, m.Window.Round(time.Millisecond), m.PPS(), m.CPU.Round(time.Microsecond),
 		num(m.USPerPkt(), 3), pct(m.KernelShare), m.IdleCPU.Round(time.Microsecond), num(m.USPerPktAboveIdle(), 3),
 		num(m.LossPct(), 2), m.SocketP50.Round(time.Microsecond), m.SocketP99.Round(time.Microsecond), m.SocketTimed,

@@ -131,10 +131,23 @@ func run(ctx context.Context, s *session, groups [][]member, m *Measurement) err
 		return nil
 	}
 
-	mem0, live0, memErr := s.c.memory(ctx)
+	// Memory is read before the last group joins (once the clients before
+	// it receive what they expect) and after the window; the growth is
+	// divided by the last group's size. With splitLast that is the cost of
+	// one more subscriber in steady state.
+	var mem0, live0 float64
+	memErr := errors.New("not read")
 	jctx, cancel := context.WithTimeout(ctx, o.ReadyTimeout)
 	defer cancel()
-	for _, g := range groups {
+	for i, g := range groups {
+		if i == len(groups)-1 {
+			if i > 0 {
+				if _, err := s.waitReady(ctx, time.Now().Add(o.ReadyTimeout)); err != nil {
+					return err
+				}
+			}
+			mem0, live0, memErr = s.c.memory(ctx)
+		}
 		if err := s.joinAll(jctx, g, nil); err != nil {
 			return err
 		}
@@ -161,9 +174,10 @@ func run(ctx context.Context, s *session, groups [][]member, m *Measurement) err
 	// (the server lets a media-only transport's DTLS state go once its
 	// client has sent media or kept quiet for a while).
 	m.MemPerClient, m.LivePerClient = -1, -1
-	if mem1, live1, err := s.c.memory(ctx); memErr == nil && err == nil && m.Joined > 0 {
-		m.MemPerClient = (mem1 - mem0) / float64(m.Joined)
-		m.LivePerClient = (live1 - live0) / float64(m.Joined)
+	last := len(groups[len(groups)-1])
+	if mem1, live1, err := s.c.memory(ctx); memErr == nil && err == nil && last > 0 && m.Incomplete == 0 {
+		m.MemPerClient = (mem1 - mem0) / float64(last)
+		m.LivePerClient = (live1 - live0) / float64(last)
 	}
 	return nil
 }

@@ -125,7 +125,28 @@ func plan(o Options) (channel string, groups [][]member) {
 			}
 		}
 	}
-	return channel, groups
+	return channel, splitLast(groups)
+}
+
+// splitLast splits a last group of receive-only clients (fanout's
+// subscribers, audio's listeners) into its first fifth and the rest, so
+// that memory is read with media flowing to some subscribers and again with
+// all of them: the difference is what one more subscriber costs, without the
+// server's one-time growth (JIT-compiled codecs, pools, buffers) that the
+// first clients bring.
+func splitLast(groups [][]member) [][]member {
+	n := len(groups)
+	if n == 0 || len(groups[n-1]) < 5 {
+		return groups
+	}
+	last := groups[n-1]
+	for _, m := range last {
+		if m.sends() {
+			return groups // mesh: early members would wait for streams of later ones
+		}
+	}
+	k := len(last) / 5
+	return append(groups[:n-1:n-1], last[:k], last[k:])
 }
 
 // stream is one publisher track. The publisher goroutine owns the packet
