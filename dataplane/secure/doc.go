@@ -1,6 +1,7 @@
-// Package secure seals forwarded RTP packets with SRTP for the AEAD
-// protection profiles (AEAD_AES_128_GCM and AEAD_AES_256_GCM, RFC 7714)
-// without the per-packet work a general SRTP context does.
+// Package secure seals the RTP packets a transport forwards (SRTP) and the
+// RTCP packets it sends (SRTCP) for the AEAD protection profiles
+// (AEAD_AES_128_GCM and AEAD_AES_256_GCM, RFC 7714) without the per-packet
+// work and per-session memory of a general SRTP context.
 //
 // # Model
 //
@@ -27,6 +28,20 @@
 // master salt fills the first 12 of the 14 bytes the PRF input has room
 // for, the rest being zero, which is how libsrtp and pion read it.
 //
+// RTCP the server sends itself (sender and receiver reports, NACK, PLI,
+// REMB, transport-wide CC feedback) is sealed by Sealer.SealRTCP with SRTCP
+// session keys derived from the same master key and salt under the SRTCP
+// labels (RFC 3711 §4.3.1). The first 8 bytes (header and sender SSRC of
+// the first packet of the compound) stay in clear and, with the E|index
+// word, form the associated data; the rest is encrypted; the tag and the
+// E|index word (E = 1) follow, with no MKI (RFC 7714 §9). The nonce is
+// 00 00 | SSRC | 00 00 | 0 | 31-bit index, XORed with the SRTCP session
+// salt (RFC 7714 §9.1). The output is byte for byte pion's
+// srtp.Context.EncryptRTCP for the same index. The caller keeps the index:
+// an RTCPIndex numbers packets 1, 2, 3, ... as pion's context does; one
+// per transport is enough (see RTCPIndex for why it need not be per SSRC).
+// A Sealer thus replaces the transport's pion sending context entirely.
+//
 // Index tracks the rollover counter of one outgoing SSRC (RFC 3711 §3.3.1)
 // the same way the receiver estimates it (RFC 3711 Appendix A): a sequence
 // number within half the number space behind the highest one sent is a
@@ -38,27 +53,30 @@
 //
 // # Concurrency
 //
-// A Sealer is used by one goroutine at a time: Seal writes the nonce into a
-// scratch array inside the Sealer so that it does not allocate. Different
-// Sealers may be used concurrently. An Index is likewise owned by the
-// goroutine that sends on its SSRC. Neither type has any locking.
+// A Sealer is used by one goroutine at a time: Seal and SealRTCP write the
+// nonce (and SealRTCP the associated data) into scratch arrays inside the
+// Sealer so that they do not allocate. Different Sealers may be used
+// concurrently. An Index is likewise owned by the goroutine that sends on
+// its SSRC, an RTCPIndex by the goroutine that seals with its Sealer. None
+// of the types has any locking.
 //
 // # Not covered
 //
-//   - RTCP: SRTCP (RFC 7714 §9, RFC 3711 §3.4) stays with pion's srtp.Context,
-//     which the transport keeps for it. Session keys for RTCP use other labels,
-//     so sealing RTP here and RTCP there with the same master key is sound.
+//   - Authenticated-only SRTCP (E = 0): SealRTCP always encrypts.
 //   - The AES_CM_HMAC_SHA1 and NULL profiles: NewSealer rejects them with
 //     ErrProfileNotAEAD and the caller keeps using pion for those.
 //   - Receiving (decrypt, replay protection), MKI, RFC 4771 ROC carriage,
 //     cryptex (RFC 9335) and key derivation rates other than zero.
-//   - Re-keying: RFC 3711 §9.2 asks for new keys after 2^48 packets, which at
-//     media packet rates is unreachable; Index simply wraps its counter.
+//   - Re-keying: RFC 3711 §9.2 asks for new keys after 2^48 SRTP or 2^31
+//     SRTCP packets. The first is unreachable at media packet rates and Index
+//     simply wraps its counter; RTCPIndex stops at 2^31-1 (months of RTCP)
+//     and the caller must stop sending RTCP then, as pion's context does.
 //
 // # References
 //
 //   - RFC 3711 §3.3.1 (packet index, rollover counter), §4.3 (key derivation),
 //     Appendix A (index estimation), Appendix B.3 (key derivation test vectors).
-//   - RFC 7714 §8 (AES-GCM for SRTP: nonce, AAD, tag), §11 (key derivation for
-//     the GCM profiles).
+//   - RFC 3711 §3.4 (SRTCP packet, E flag and index).
+//   - RFC 7714 §8 (AES-GCM for SRTP: nonce, AAD, tag), §9 (AES-GCM for SRTCP),
+//     §11 (key derivation for the GCM profiles), §17 (SRTCP test vectors).
 package secure

@@ -19,8 +19,10 @@ const (
 	saltLen  = 12 // session salt length of the GCM profiles
 
 	// Key derivation labels, RFC 3711 §4.3.1 (and §4.3.2 for the PRF input).
-	labelSRTPKey  = 0x00
-	labelSRTPSalt = 0x02
+	labelSRTPKey   = 0x00
+	labelSRTPSalt  = 0x02
+	labelSRTCPKey  = 0x03
+	labelSRTCPSalt = 0x05
 )
 
 var (
@@ -36,23 +38,34 @@ var (
 	ErrSaltLength = errors.New("secure: master salt length does not match the profile")
 )
 
-// Sealer encrypts outgoing RTP packets of one SRTP session (one master key
-// and salt) with AES-GCM. It keeps no per-SSRC state: the caller passes the
-// SSRC, sequence number and rollover counter (see Index) with each packet.
+// Sealer encrypts the outgoing RTP (Seal) and RTCP (SealRTCP) packets of
+// one SRTP session (one master key and salt) with AES-GCM. It keeps no
+// per-SSRC state: the caller passes the SSRC, sequence number and rollover
+// counter (see Index) with each RTP packet, and the SRTCP index (see
+// RTCPIndex) with each RTCP packet.
 //
 // A Sealer must be used by one goroutine at a time (the loop that owns the
-// subscriber's transport); Seal writes into a nonce scratch held here.
+// transport); Seal and SealRTCP write into nonce and AAD scratch held here.
 type Sealer struct {
-	aead cipher.AEAD
+	aead cipher.AEAD // SRTP session key
 	salt [saltLen]byte
 	// nonce is the per-call scratch. Bytes 0 and 1 are the salt's (the IV's
 	// leading zero octets XOR salt) and are written once by NewSealer.
 	nonce [nonceLen]byte
+
+	rtcpAEAD cipher.AEAD // SRTCP session key
+	rtcpSalt [saltLen]byte
+	// rtcpNonce is SealRTCP's scratch; bytes 0, 1, 6 and 7 (zero octets
+	// of the IV, XOR salt) are written once by NewSealer.
+	rtcpNonce [nonceLen]byte
+	// rtcpAAD is SealRTCP's scratch for the associated data: the first 8
+	// bytes of the packet and the E|SRTCP index word (RFC 7714 §9).
+	rtcpAAD [rtcpHeaderLen + rtcpIndexLen]byte
 }
 
-// NewSealer derives the SRTP session key and salt for profile from the DTLS
-// exported master key and salt and returns a Sealer for them. profile must
-// be srtp.ProtectionProfileAeadAes128Gcm (16-byte key) or
+// NewSealer derives the SRTP and SRTCP session keys and salts for profile
+// from the DTLS exported master key and salt and returns a Sealer for them.
+// profile must be srtp.ProtectionProfileAeadAes128Gcm (16-byte key) or
 // srtp.ProtectionProfileAeadAes256Gcm (32-byte key); the salt is 12 bytes in
 // both cases.
 func NewSealer(profile srtp.ProtectionProfile, masterKey, masterSalt []byte) (*Sealer, error) {
@@ -78,21 +91,42 @@ func NewSealer(profile srtp.ProtectionProfile, masterKey, masterSalt []byte) (*S
 	if err != nil {
 		return nil, fmt.Errorf("secure: master key: %w", err)
 	}
-	var sessionKey [32]byte
-	deriveKey(prf, labelSRTPKey, masterSalt, sessionKey[:keyLen])
 	s := &Sealer{}
+	if s.aead, err = sessionAEAD(prf, labelSRTPKey, masterSalt, keyLen); err != nil {
+		return nil, err
+	}
+	if s.rtcpAEAD, err = sessionAEAD(prf, labelSRTCPKey, masterSalt, keyLen); err != nil {
+		return nil, err
+	}
 	deriveKey(prf, labelSRTPSalt, masterSalt, s.salt[:])
+	deriveKey(prf, labelSRTCPSalt, masterSalt, s.rtcpSalt[:])
+	s.fixNonces()
+	return s, nil
+}
 
+// fixNonces writes the nonce bytes that depend on the session salts only:
+// the IV's zero octets XOR salt (RFC 7714 §8.1, §9.1).
+func (s *Sealer) fixNonces() {
+	s.nonce[0], s.nonce[1] = s.salt[0], s.salt[1]
+	copy(s.rtcpNonce[:2], s.rtcpSalt[:2])
+	copy(s.rtcpNonce[6:8], s.rtcpSalt[6:8])
+}
+
+// sessionAEAD derives the keyLen-byte session key of label and returns
+// AES-GCM under it; the key bytes are cleared once the cipher holds them.
+func sessionAEAD(prf cipher.Block, label byte, masterSalt []byte, keyLen int) (cipher.AEAD, error) {
+	var sessionKey [32]byte
+	deriveKey(prf, label, masterSalt, sessionKey[:keyLen])
 	block, err := aes.NewCipher(sessionKey[:keyLen])
 	clear(sessionKey[:])
 	if err != nil {
-		return nil, fmt.Errorf("secure: session key: %w", err)
+		return nil, fmt.Errorf("secure: session key (label %#02x): %w", label, err)
 	}
-	if s.aead, err = cipher.NewGCM(block); err != nil {
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
 		return nil, fmt.Errorf("secure: %w", err)
 	}
-	s.nonce[0], s.nonce[1] = s.salt[0], s.salt[1]
-	return s, nil
+	return aead, nil
 }
 
 // deriveKey fills out with the AES-CM PRF output of RFC 3711 §4.3.3 for
