@@ -41,6 +41,18 @@ func sealerFor(t testing.TB, seed byte) *secure.Sealer {
 	return s
 }
 
+// usePion makes newTestLoop's subscribers encrypt with pion's context (the
+// AES-CM path) instead of the sealer, with the same keys.
+func usePion(t testing.TB, l *loopState) {
+	t.Helper()
+	for tr := range l.transports {
+		if tr.ls.seal != nil {
+			_, tr.ls.tx = srtpPair(t, byte(10+2*(int(tr.ls.selected.Port())-20000)))
+			tr.ls.seal = nil
+		}
+	}
+}
+
 type fakeWire struct {
 	sent  int
 	bytes int
@@ -89,9 +101,9 @@ func newTestLoop(t testing.TB, n int) (*loopState, *fakeWire, *srtp.Context, net
 	var subDecs []*srtp.Context
 	for i := 0; i < n; i++ {
 		sub := mk("sub", uint16(20000+i))
-		subDec, subEnc := srtpPair(t, byte(10+2*i))
+		subDec, _ := srtpPair(t, byte(10+2*i))
 		_, rx := srtpPair(t, byte(11+2*i))
-		sub.ls.rx, sub.ls.tx, sub.ls.seal = rx, subEnc, sealerFor(t, byte(10+2*i))
+		sub.ls.rx, sub.ls.seal = rx, sealerFor(t, byte(10+2*i))
 		if err := l.addDownstream(sub, Downstream{TrackID: "pub:1", Mid: "2", SSRC: uint32(5000 + i), RTXSSRC: uint32(6000 + i)}); err != nil {
 			t.Fatal(err)
 		}
@@ -125,9 +137,7 @@ func TestForwardDecryptsAndReencryptsForEachSubscriber(t *testing.T) {
 		t.Run(map[bool]string{true: "sealer", false: "pion"}[sealer], func(t *testing.T) {
 			l, w, enc, from, subDecs := newTestLoop(t, 3)
 			if !sealer {
-				for tr := range l.transports {
-					tr.ls.seal = nil
-				}
+				usePion(t, l)
 			}
 			payload := []byte{0x10, 0x00, 0x00, 0x9d, 0x01, 0x2a, 1, 2, 3, 4, 5}
 			w.keep = true

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/hayate-sfu/hayate/dataplane/netio"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 )
 
@@ -134,5 +136,53 @@ func TestForwardRewritesExtensions(t *testing.T) {
 			}
 		}
 		w.got = nil
+	}
+}
+
+// The RTCP a subscriber gets (sender reports here) decrypts with its
+// SRTCP context, sealed by the loop's own sealer or by pion's context.
+func TestSubscriberRTCPDecrypts(t *testing.T) {
+	for _, sealer := range []bool{true, false} {
+		t.Run(map[bool]string{true: "sealer", false: "pion"}[sealer], func(t *testing.T) {
+			l, _, enc, from, subDecs := newTestLoop(t, 2)
+			if !sealer {
+				usePion(t, l)
+			}
+			got := map[netip.AddrPort][][]byte{}
+			l.wire = func(ms []netio.Message) {
+				for _, m := range ms {
+					got[m.Addr] = append(got[m.Addr], append([]byte(nil), m.Buf[:m.N]...))
+				}
+			}
+			for k := range 3 {
+				l.handleDatagram(encryptRTP(t, enc, uint16(50+k), []byte{0x10, 0, 0, 0x9d, 1, 2}), from, int64(k+1))
+			}
+			l.flush()
+			clear(got)
+			for round := range 2 { // two reports each: the SRTCP index moves on
+				l.reportsAndRetries(int64(2+round) * int64(time.Second))
+				l.flush()
+			}
+			for i, dec := range subDecs {
+				addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(20000+i))
+				if len(got[addr]) != 2 {
+					t.Fatalf("subscriber %d got %d RTCP packets, want 2 sender reports", i, len(got[addr]))
+				}
+				for _, b := range got[addr] {
+					plain, err := dec.DecryptRTCP(nil, b, nil)
+					if err != nil {
+						t.Fatalf("subscriber %d cannot decrypt its RTCP: %v", i, err)
+					}
+					pkts, err := rtcp.Unmarshal(plain)
+					if err != nil {
+						t.Fatal(err)
+					}
+					sr, ok := pkts[0].(*rtcp.SenderReport)
+					if !ok || sr.SSRC != uint32(5000+i) || sr.PacketCount != 3 {
+						t.Fatalf("subscriber %d got %T %+v, want a sender report of SSRC %d with 3 packets", i, pkts[0], pkts[0], 5000+i)
+					}
+				}
+			}
+		})
 	}
 }

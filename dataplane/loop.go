@@ -960,7 +960,23 @@ func (l *loopState) seal(dst *transport, hdr, payload []byte, x *secure.Index) {
 }
 
 func (l *loopState) sendRTCP(t *transport, plain []byte) {
-	if t.ls.tx == nil || !t.ls.selected.IsValid() || len(plain) == 0 {
+	if (t.ls.tx == nil && t.ls.seal == nil) || !t.ls.selected.IsValid() || len(plain) == 0 {
+		return
+	}
+	if t.ls.seal != nil {
+		index, ok := t.ls.rtcpIndex.Next()
+		if !ok {
+			// 2^31 SRTCP packets under one key: no more RTCP (RFC 3711 §9.2).
+			l.p.counters.SendErrors.Add(1)
+			return
+		}
+		enc := t.ls.seal.SealRTCP(plain, plain, index)
+		if enc == nil {
+			return // shorter than an RTCP header: nothing this loop builds
+		}
+		t.packetsOut.Add(1)
+		t.bytesOut.Add(uint64(len(enc)))
+		l.commitTo(enc, t)
 		return
 	}
 	enc, err := t.ls.tx.EncryptRTCP(plain, plain, &l.rtcpHdr)

@@ -95,9 +95,11 @@ type transportLoopState struct {
 	remoteUfrag string
 	transportCC bool
 	rx, tx      *srtp.Context
-	// seal encrypts RTP to this client with the AES-GCM profiles (tx then
-	// serves RTCP only); nil with AES-CM, where tx does both.
+	// seal encrypts RTP and RTCP to this client with the AES-GCM profiles
+	// (tx is nil then; rtcpIndex counts its SRTCP packets); nil with AES-CM,
+	// where tx does both.
 	seal      *secure.Sealer
+	rtcpIndex secure.RTCPIndex
 	connected bool
 	gone      bool
 	// holdsDTLS: the DTLS association is kept only until the client proves
@@ -268,14 +270,13 @@ func (t *transport) runDTLS(ctx context.Context, r RemoteParams) {
 	rx, err := srtp.CreateContext(res.Keys.RemoteMasterKey, res.Keys.RemoteMasterSalt, res.Profile,
 		srtp.SRTPReplayProtection(128), srtp.SRTCPReplayProtection(128))
 	if err == nil {
+		// GCM: the own sealer does RTP and RTCP; AES-CM: pion's context.
 		var tx *srtp.Context
-		tx, err = srtp.CreateContext(res.Keys.LocalMasterKey, res.Keys.LocalMasterSalt, res.Profile)
-		var seal *secure.Sealer
-		if err == nil {
-			seal, err = secure.NewSealer(res.Profile, res.Keys.LocalMasterKey, res.Keys.LocalMasterSalt)
-			if errors.Is(err, secure.ErrProfileNotAEAD) {
-				seal, err = nil, nil
-			}
+		seal, serr := secure.NewSealer(res.Profile, res.Keys.LocalMasterKey, res.Keys.LocalMasterSalt)
+		err = serr
+		if errors.Is(serr, secure.ErrProfileNotAEAD) {
+			seal = nil
+			tx, err = srtp.CreateContext(res.Keys.LocalMasterKey, res.Keys.LocalMasterSalt, res.Profile)
 		}
 		if err == nil {
 			err = t.doWait(func(l *loopState) {
