@@ -46,6 +46,25 @@ func BenchmarkRecord(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(s.KeptBytes()), "kept-B")
+		})
+	}
+}
+
+// BenchmarkGet: what the API pays per report it reads (inflating it).
+func BenchmarkGet(b *testing.B) {
+	for _, name := range []string{"report-8k.json", "report-40k.json"} {
+		b.Run(name, func(b *testing.B) {
+			s := newStore(b, 1<<20)
+			if err := s.Record(ConnInfo{ConnectionID: "C1"}, loadReport(b, name), t0); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, ok := s.Get("C1"); !ok {
+					b.Fatal("no report")
+				}
+			}
 		})
 	}
 }

@@ -53,8 +53,8 @@ type ConnInfo struct {
 // Report is the last stats report of one connection.
 type Report struct {
 	ConnInfo
-	// Stats is the compact JSON array the client sent. It is shared: do not
-	// modify it.
+	// Stats is the compact JSON array the client sent, in a slice of its
+	// own: every Get and List makes a new one.
 	Stats json.RawMessage
 	// At is when it arrived (the at given to Record).
 	At time.Time
@@ -69,14 +69,28 @@ type Counters struct {
 
 // Store holds the last report of each connection; see the package doc.
 type Store struct {
-	max int
+	max    int
+	packer packer
 
 	mu      sync.Mutex
-	reports map[string]*Report // by connection id; a *Report is never modified once stored
+	reports map[string]*entry // by connection id; an *entry is never modified once stored
+	kept    int               // the bytes of the entries' deflated reports
 
 	recorded, tooLarge, invalid atomic.Uint64
 	metric                      *prometheus.CounterVec
-	conns                       prometheus.GaugeFunc
+	conns, keptGauge            prometheus.GaugeFunc
+}
+
+// entry is what the Store keeps of one report.
+type entry struct {
+	ConnInfo
+	at   time.Time
+	z    []byte // the compact report, deflated (deflate.go)
+	size int    // the compact report's length
+}
+
+func (e *entry) report() Report {
+	return Report{ConnInfo: e.ConnInfo, Stats: inflate(e.z, e.size), At: e.at}
 }
 
 // New makes an empty Store.
@@ -87,7 +101,7 @@ func New(cfg Config) (*Store, error) {
 	if cfg.MaxReportBytes == 0 {
 		cfg.MaxReportBytes = DefaultMaxReportBytes
 	}
-	s := &Store{max: cfg.MaxReportBytes, reports: map[string]*Report{}}
+	s := &Store{max: cfg.MaxReportBytes, reports: map[string]*entry{}}
 	s.metric = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hayate_user_agent_stats_reports_total",
 		Help: "Client RTC stats reports (pong.stats, DataChannel stats) by result: recorded, too_large or invalid (the last two dropped).",
@@ -96,8 +110,12 @@ func New(cfg Config) (*Store, error) {
 		Name: "hayate_user_agent_stats_connections",
 		Help: "Connections whose last stats report the server keeps.",
 	}, func() float64 { return float64(s.Len()) })
+	s.keptGauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "hayate_user_agent_stats_bytes",
+		Help: "Bytes the kept stats reports take, compressed.",
+	}, func() float64 { return float64(s.KeptBytes()) })
 	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{s.metric, s.conns} {
+		for _, c := range []prometheus.Collector{s.metric, s.conns, s.keptGauge} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 			}
@@ -131,15 +149,14 @@ func (s *Store) Record(info ConnInfo, report json.RawMessage, at time.Time) erro
 		s.count(&s.invalid, "invalid")
 		return fmt.Errorf("%w: from %s: %v", ErrNotArray, info.ConnectionID, err)
 	}
-	var stats []byte
-	if space == 0 {
-		stats = bytes.Clone(report)
-	} else {
-		stats = stripWhiteSpace(make([]byte, 0, len(report)-space), report)
-	}
-	r := &Report{ConnInfo: info, Stats: stats, At: at}
+	z, size := s.packer.deflate(report, space)
+	e := &entry{ConnInfo: info, at: at, z: z, size: size}
 	s.mu.Lock()
-	s.reports[info.ConnectionID] = r
+	if old := s.reports[info.ConnectionID]; old != nil {
+		s.kept -= len(old.z)
+	}
+	s.reports[info.ConnectionID] = e
+	s.kept += len(z)
 	s.mu.Unlock()
 	s.count(&s.recorded, "recorded")
 	return nil
@@ -169,7 +186,10 @@ func head(b []byte) string {
 // does nothing.
 func (s *Store) Forget(connectionID string) {
 	s.mu.Lock()
-	delete(s.reports, connectionID)
+	if e := s.reports[connectionID]; e != nil {
+		s.kept -= len(e.z)
+		delete(s.reports, connectionID)
+	}
 	s.mu.Unlock()
 }
 
@@ -196,12 +216,12 @@ func (s *Store) Prune(alive func(connectionID string) bool) int {
 // Get returns the connection's last report.
 func (s *Store) Get(connectionID string) (Report, bool) {
 	s.mu.Lock()
-	r := s.reports[connectionID]
+	e := s.reports[connectionID]
 	s.mu.Unlock()
-	if r == nil {
+	if e == nil {
 		return Report{}, false
 	}
-	return *r, true
+	return e.report(), true
 }
 
 // List returns the last report of every connection of a channel, or of
@@ -209,22 +229,26 @@ func (s *Store) Get(connectionID string) (Report, bool) {
 // when the report arrived (connection id when equal).
 func (s *Store) List(channelID string) []Report {
 	s.mu.Lock()
-	out := make([]Report, 0, len(s.reports))
-	for _, r := range s.reports {
-		if channelID == "" || r.ChannelID == channelID {
-			out = append(out, *r)
+	es := make([]*entry, 0, len(s.reports))
+	for _, e := range s.reports {
+		if channelID == "" || e.ChannelID == channelID {
+			es = append(es, e)
 		}
 	}
 	s.mu.Unlock()
-	slices.SortFunc(out, func(a, b Report) int {
+	slices.SortFunc(es, func(a, b *entry) int {
 		if c := strings.Compare(a.ChannelID, b.ChannelID); c != 0 {
 			return c
 		}
-		if c := a.At.Compare(b.At); c != 0 {
+		if c := a.at.Compare(b.at); c != 0 {
 			return c
 		}
 		return strings.Compare(a.ConnectionID, b.ConnectionID)
 	})
+	out := make([]Report, len(es))
+	for i, e := range es {
+		out[i] = e.report() // outside the mutex: inflating takes a while
+	}
 	return out
 }
 
@@ -233,6 +257,14 @@ func (s *Store) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.reports)
+}
+
+// KeptBytes is the memory the kept reports take: the sum of their
+// compressed sizes.
+func (s *Store) KeptBytes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.kept
 }
 
 // Counters returns the totals since New.

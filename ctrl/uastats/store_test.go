@@ -125,6 +125,43 @@ func TestRecordCopies(t *testing.T) {
 	}
 }
 
+// A kept report takes its compressed size; Get hands out a copy of its own
+// every time; replacing and forgetting reports keeps the count of kept
+// bytes right; Record allocates only what it keeps.
+func TestKeptCompressed(t *testing.T) {
+	s := newStore(t, 1<<20)
+	r8, r40 := loadReport(t, "report-8k.json"), loadReport(t, "report-40k.json")
+	c1, c2 := ConnInfo{ConnectionID: "C1"}, ConnInfo{ConnectionID: "C2"}
+	mustRecord(t, s, c1, string(r8), t0)
+	k8 := s.KeptBytes()
+	if k8 == 0 || k8 > len(r8)/4 {
+		t.Fatalf("an %d-byte report takes %d bytes, want at most a quarter", len(r8), k8)
+	}
+	mustRecord(t, s, c2, string(r40), t0)
+	k40 := s.KeptBytes() - k8
+	if k40 == 0 || k40 > len(r40)/8 {
+		t.Fatalf("a %d-byte report takes %d bytes, want at most an eighth", len(r40), k40)
+	}
+	a, _ := s.Get("C2")
+	a.Stats[0] = 'x'
+	if b, _ := s.Get("C2"); !bytes.Equal(b.Stats, r40) {
+		t.Fatal("changing what Get returned changed the kept report")
+	}
+	mustRecord(t, s, c2, string(r8), t0) // replaces C2's
+	if got := s.KeptBytes(); got != 2*k8 {
+		t.Fatalf("after replacing: %d bytes kept, want %d", got, 2*k8)
+	}
+	s.Forget("C1")
+	s.Forget("C1")
+	s.Forget("C2")
+	if got := s.KeptBytes(); got != 0 {
+		t.Fatalf("after forgetting all: %d bytes kept", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = s.Record(c1, r8, t0) }); n > 2 {
+		t.Fatalf("Record allocates %v times, want 2 (the report and its entry)", n)
+	}
+}
+
 func mustRecord(t *testing.T, s *Store, c ConnInfo, report string, at time.Time) {
 	t.Helper()
 	if err := s.Record(c, json.RawMessage(report), at); err != nil {
@@ -187,8 +224,12 @@ hayate_user_agent_stats_reports_total{result="invalid"} 1
 hayate_user_agent_stats_reports_total{result="recorded"} 1
 hayate_user_agent_stats_reports_total{result="too_large"} 1
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "hayate_user_agent_stats_connections",
+		"hayate_user_agent_stats_reports_total"); err != nil {
 		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(s.keptGauge); got != float64(s.KeptBytes()) || got == 0 {
+		t.Fatalf("hayate_user_agent_stats_bytes %v, KeptBytes %d", got, s.KeptBytes())
 	}
 	if _, err := New(Config{Registerer: reg}); !errors.Is(err, ErrConfig) {
 		t.Fatalf("registering twice: %v", err)
