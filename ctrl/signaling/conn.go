@@ -71,10 +71,15 @@ type conn struct {
 	wsClosed     chan struct{}
 	wsClosedOnce sync.Once
 
-	dcIn       chan dcFrame // messages of the signaling DataChannels
-	wsOptional atomic.Bool  // switched with ignore_disconnect_websocket
-	switched   atomic.Bool  // signaling runs on DataChannels
-	wsGone     atomic.Bool  // the WebSocket ended; the connection goes on
+	// dcIn carries the messages of the signaling DataChannels. It is
+	// made by the owner just before it joins with data_channel_signaling
+	// (the room opens signaling channels for no other connection, and
+	// only after the join), so a WebSocket-only connection has none: a
+	// nil channel in the owner's select is never ready.
+	dcIn       chan dcFrame
+	wsOptional atomic.Bool // switched with ignore_disconnect_websocket
+	switched   atomic.Bool // signaling runs on DataChannels
+	wsGone     atomic.Bool // the WebSocket ended; the connection goes on
 
 	// Owned by the owner loop.
 	log       *slog.Logger // baseLog plus the connection's ids once joined
@@ -93,8 +98,7 @@ type dcFrame struct {
 const dcQueueLen = 64
 
 func newConn(s *Server) *conn {
-	return &conn{s: s, baseLog: s.log, log: s.log, done: make(chan struct{}), wsClosed: make(chan struct{}),
-		dcIn: make(chan dcFrame, dcQueueLen)}
+	return &conn{s: s, baseLog: s.log, log: s.log, done: make(chan struct{}), wsClosed: make(chan struct{})}
 }
 
 // Switched implements room.DataChannelPeer.
@@ -104,11 +108,21 @@ func (c *conn) Switched(ignoreDisconnectWebSocket bool) {
 }
 
 // ReceiveDataChannel implements room.DataChannelPeer: the message is copied
-// and handed to the owner loop.
+// and handed to the owner loop. The room calls it only for a connection
+// that joined with data_channel_signaling, whose dcIn the owner made before
+// the join (which orders that write before this read).
 func (c *conn) ReceiveDataChannel(label string, msg []byte) {
+	in := c.dcIn
+	if in == nil {
+		// Not expected (see dcIn); sending on a nil channel would hold
+		// the DataChannel's reader until the connection closes.
+		c.s.metrics.received.WithLabelValues("invalid").Inc()
+		c.baseLog.Warn("signaling: DataChannel message for a connection without DataChannel signaling", "label", label)
+		return
+	}
 	f := dcFrame{label: label, data: bytes.Clone(msg)}
 	select {
-	case c.dcIn <- f:
+	case in <- f:
 	case <-c.done:
 	}
 }
@@ -662,6 +676,9 @@ func (c *conn) handle(b []byte) *closeError {
 			m.Connect, lifetime = req, life
 		} else if e := c.s.checkToken(m.Connect); e != nil {
 			return e
+		}
+		if m.Connect.DataChannelSignaling && c.dcIn == nil {
+			c.dcIn = make(chan dcFrame, dcQueueLen) // before the room can use it
 		}
 		rc, err := c.s.rooms.Join(*m.Connect, c)
 		if err != nil {

@@ -118,5 +118,8 @@
 // while it waits only small frames remain and a GC shrinks its stack to 4
 // KiB however deep a join or a stats report made it; the reader reads a
 // frame into a buffer shared by all connections (a sync.Pool) and hands
-// the owner a copy of exactly the frame's size.
+// the owner a copy of exactly the frame's size. The hijacked connection's
+// bufio buffers are 512 B and 2 KiB rather than net/http's 4 KiB each
+// (hijack.go), and the queue of DataChannel messages exists only for a
+// connection that joined with data_channel_signaling.
 package signaling

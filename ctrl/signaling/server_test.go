@@ -705,6 +705,21 @@ func TestSendQueueOverflow(t *testing.T) {
 	}
 }
 
+// A connection without DataChannel signaling has no DataChannel queue; a
+// message handed to it anyway is dropped at once rather than holding the
+// caller until the connection ends.
+func TestReceiveDataChannelWithoutSignaling(t *testing.T) {
+	ts := newTestServer(t)
+	c := newConn(ts.Server)
+	if c.dcIn != nil {
+		t.Fatal("a new connection has a DataChannel queue")
+	}
+	c.ReceiveDataChannel("signaling", []byte(`{"type":"disconnect"}`)) // returns
+	if got := ts.counter(t, "hayate_signaling_messages_received_total", "type", "invalid"); got != 1 {
+		t.Errorf("dropped message counted %v times", got)
+	}
+}
+
 func TestPush(t *testing.T) {
 	ts := newTestServer(t)
 	c := dial(t, ts.url)
