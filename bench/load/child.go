@@ -151,7 +151,7 @@ func startChild(ctx context.Context, spec serverSpec, dir string) (*child, error
 		http:      &http.Client{Timeout: 30 * time.Second},
 	}
 	cmd.Stderr = c.stderr
-	if err := cmd.Start(); err != nil {
+	if err := startNormal(cmd.Start); err != nil {
 		return nil, fmt.Errorf("load: starting the %s server %q: %w", spec.kind, argv[0], err)
 	}
 	go func() {

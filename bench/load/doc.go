@@ -44,7 +44,11 @@
 // it received (SO_TIMESTAMPNS), so it holds the server and two loopback
 // hops but neither pion stack. The latency as decoded (publisher WriteRTP
 // to subscriber Read) is printed beside it. The sockets take UDP_GRO (see
-// Options.NoClientGRO). Both servers are measured on equal terms.
+// Options.NoClientGRO), and the load generator's threads run in
+// SCHED_BATCH while the server runs in the normal policy (sched.go,
+// Options.NoClientBatch): a client woken by a datagram no longer preempts
+// the server in the middle of a fan-out's send call, as a client on
+// another machine would not. Both servers are measured on equal terms.
 //
 // The load runs in this process, beside the server, on the same cores:
 // subscribers have no interceptors and read into one reused buffer per

@@ -95,6 +95,12 @@ type Options struct {
 	// remote receiver does on its own CPU. Packets sent one by one (GSO off,
 	// the baseline) are delivered one by one either way.
 	NoClientGRO bool
+	// NoClientBatch keeps the load generator's threads in the normal
+	// scheduling policy instead of SCHED_BATCH (sched.go): then a client
+	// woken by a datagram preempts the server in the middle of its send
+	// call, which a client on another machine would not do. The server
+	// under test always runs in the normal policy.
+	NoClientBatch bool
 	// MediaLoops, when > 0, runs Hayate with HAYATE_MEDIA_LOOPS set to it;
 	// 0 leaves the server's default (one loop per CPU).
 	MediaLoops int

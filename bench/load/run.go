@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Run measures o.Scenario against Hayate and, when o.BaselineCmd is set,
@@ -19,6 +21,12 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 	o, err := o.normalize()
 	if err != nil {
 		return nil, err
+	}
+	if !o.NoClientBatch {
+		if err := batchThreads(); err != nil {
+			return nil, err
+		}
+		defer func() { _ = setPolicyAll(unix.SCHED_NORMAL) }()
 	}
 	gsoKnown := false
 	if o.HayateBin != "" {

@@ -44,6 +44,7 @@ func runLoad(args []string, stdout, stderr io.Writer) int {
 	gso := fs.String("gso", "off", "HAYATE_MEDIA_GSO runs: off, on or both (on needs the media_gso key; otherwise a note and off)")
 	joinChannelSize := fs.Int("join-channel-size", 10, "join scenario: clients per channel (0: all in one channel)")
 	clientGRO := fs.Bool("client-gro", true, "UDP_GRO on the load clients' sockets: a GSO super-packet reaches a client whole, as from a NIC (--client-gro=false: loopback splits it in the server's send call)")
+	clientBatch := fs.Bool("client-batch", true, "load clients' threads in SCHED_BATCH: a client woken by a datagram does not preempt the server mid-send, as a client on another machine would not (--client-batch=false: normal policy)")
 	mediaLoops := fs.Int("media-loops", 0, "HAYATE_MEDIA_LOOPS of the Hayate server; 0 = its default (one per CPU)")
 	withBaseline := fs.Bool("baseline", true, "also measure the pion baseline in the same run (--baseline=false: Hayate alone)")
 	withHayate := fs.Bool("hayate", true, "measure Hayate (--hayate=false: the baseline alone)")
@@ -126,7 +127,7 @@ func runLoad(args []string, stdout, stderr io.Writer) int {
 	}
 
 	base := load.Options{
-		Scenario: *scenario, Subs: *subs, Speakers: *speakers, Duration: *duration, Warmup: *warmup, GSO: mode, MediaLoops: *mediaLoops, NoClientGRO: !*clientGRO, JoinChannelSize: *joinChannelSize,
+		Scenario: *scenario, Subs: *subs, Speakers: *speakers, Duration: *duration, Warmup: *warmup, GSO: mode, MediaLoops: *mediaLoops, NoClientGRO: !*clientGRO, NoClientBatch: !*clientBatch, JoinChannelSize: *joinChannelSize,
 		HayateBin: hayateBin, BaselineCmd: baselineCmd,
 		VideoPPS: *videoPPS, AudioPPS: *audioPPS, VideoSize: *videoSize, AudioSize: *audioSize,
 		Concurrency: *concurrency, ProfileDir: *profileDir, Log: progress,
