@@ -953,7 +953,7 @@ func (l *loopState) encryptAndSend(dst *transport, out []byte, x *secure.Index) 
 // x follows that SSRC's rollover counter.
 func (l *loopState) seal(dst *transport, hdr, payload []byte, x *secure.Index) {
 	seq := media.Seq(hdr)
-	enc := dst.ls.seal.Seal(hdr[:0:netio.BufSize], hdr, payload, media.SSRC(hdr), seq, x.Next(seq))
+	enc := dst.ls.seal.Seal(hdr[:0:cap(hdr)], hdr, payload, media.SSRC(hdr), seq, x.Next(seq))
 	dst.packetsOut.Add(1)
 	dst.bytesOut.Add(uint64(len(enc)))
 	l.commitTo(enc, dst)
