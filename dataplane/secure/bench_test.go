@@ -54,18 +54,7 @@ func BenchmarkSeal(b *testing.B) {
 	const ssrc = 0x1234
 	for _, p := range gcmProfiles {
 		for _, subs := range []int{1, 50} {
-			sessions := make([]*session, subs)
-			indexes := make([]Index, subs)
-			slots := make([][]byte, subs)
-			for i := range sessions {
-				sessions[i] = newSession(b, p.profile, uint64(i))
-				other := append([]byte(nil), raw...)
-				binary.BigEndian.PutUint32(other[8:], ssrc+1)
-				if _, err := sessions[i].tx.EncryptRTP(nil, other, nil); err != nil {
-					b.Fatal(err)
-				}
-				slots[i] = make([]byte, 0, 1500)
-			}
+			sessions, indexes, slots := benchSessions(b, p.profile, subs, raw, ssrc)
 			run := func(name string, sealOne func(i int, seq uint16)) {
 				b.Run(fmt.Sprintf("%s/subs=%d/%s", p.name, subs, name), func(b *testing.B) {
 					seq := uint16(0)
@@ -119,18 +108,7 @@ func BenchmarkSealVsPion(b *testing.B) {
 	const ssrc, subs = 0x1234, 50
 	for _, p := range gcmProfiles {
 		b.Run(p.name, func(b *testing.B) {
-			sessions := make([]*session, subs)
-			indexes := make([]Index, subs)
-			slots := make([][]byte, subs)
-			for i := range sessions {
-				sessions[i] = newSession(b, p.profile, uint64(i))
-				other := append([]byte(nil), raw...)
-				binary.BigEndian.PutUint32(other[8:], ssrc+1)
-				if _, err := sessions[i].tx.EncryptRTP(nil, other, nil); err != nil {
-					b.Fatal(err)
-				}
-				slots[i] = make([]byte, 0, 1500)
-			}
+			sessions, indexes, slots := benchSessions(b, p.profile, subs, raw, ssrc)
 			var hdr rtp.Header
 			contenders := [3]func(seq uint16){
 				func(seq uint16) { // ours-separate
@@ -326,4 +304,24 @@ func BenchmarkSealRTCPVsPion(b *testing.B) {
 			})
 		}
 	}
+}
+
+// benchSessions returns subs sessions of profile, each with pion's sending
+// context already holding state for another SSRC (so its map lookup is not
+// of a lone entry), an Index each and an egress-sized slot each.
+func benchSessions(b *testing.B, profile srtp.ProtectionProfile, subs int, raw []byte, ssrc uint32) ([]*session, []Index, [][]byte) {
+	b.Helper()
+	sessions := make([]*session, subs)
+	indexes := make([]Index, subs)
+	slots := make([][]byte, subs)
+	for i := range sessions {
+		sessions[i] = newSession(b, profile, uint64(i))
+		other := append([]byte(nil), raw...)
+		binary.BigEndian.PutUint32(other[8:], ssrc+1)
+		if _, err := sessions[i].tx.EncryptRTP(nil, other, nil); err != nil {
+			b.Fatal(err)
+		}
+		slots[i] = make([]byte, 0, 1500)
+	}
+	return sessions, indexes, slots
 }
