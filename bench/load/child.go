@@ -70,8 +70,13 @@ type child struct {
 	http      *http.Client
 }
 
-// freePorts returns n distinct free TCP ports and one free UDP port on
-// 127.0.0.1. Another process may take one before the child binds it; the
+// listenUDP binds the candidate media port (a variable for tests).
+var listenUDP = func() (net.PacketConn, error) { return net.ListenPacket("udp4", "127.0.0.1:0") }
+
+// freePorts returns n distinct free TCP ports and a media port on
+// 127.0.0.1, free for both UDP and TCP (Hayate listens for ICE-TCP on it
+// too; after a large run, the clients' connections hold many ephemeral TCP
+// ports). Another process may take one before the child binds it; the
 // child then fails to start and the error says so.
 func freePorts(n int) (tcp []int, udp int, err error) {
 	var closers []io.Closer
@@ -88,12 +93,21 @@ func freePorts(n int) (tcp []int, udp int, err error) {
 		closers = append(closers, ln)
 		tcp = append(tcp, ln.Addr().(*net.TCPAddr).Port)
 	}
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		return nil, 0, fmt.Errorf("load: finding a free UDP port: %w", err)
+	for range 50 {
+		pc, err := listenUDP()
+		if err != nil {
+			return nil, 0, fmt.Errorf("load: finding a free UDP port: %w", err)
+		}
+		closers = append(closers, pc)
+		port := pc.LocalAddr().(*net.UDPAddr).Port
+		ln, err := net.Listen("tcp4", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue // taken for TCP: keep the UDP one held and try another
+		}
+		closers = append(closers, ln)
+		return tcp, port, nil
 	}
-	closers = append(closers, pc)
-	return tcp, pc.LocalAddr().(*net.UDPAddr).Port, nil
+	return nil, 0, fmt.Errorf("load: no port free for both UDP and TCP in 50 tries")
 }
 
 // startChild starts the server of spec with its working directory in dir
