@@ -74,7 +74,7 @@ type Store struct {
 
 	mu      sync.Mutex
 	reports map[string]*entry // by connection id; an *entry is never modified once stored
-	kept    int               // the bytes of the entries' deflated reports
+	kept    int               // the bytes of the entries' encoded reports
 
 	recorded, tooLarge, invalid atomic.Uint64
 	metric                      *prometheus.CounterVec
@@ -85,12 +85,12 @@ type Store struct {
 type entry struct {
 	ConnInfo
 	at   time.Time
-	z    []byte // the compact report, deflated (deflate.go)
+	z    []byte // the compact report, Snappy-encoded (pack.go)
 	size int    // the compact report's length
 }
 
 func (e *entry) report() Report {
-	return Report{ConnInfo: e.ConnInfo, Stats: inflate(e.z, e.size), At: e.at}
+	return Report{ConnInfo: e.ConnInfo, Stats: unpack(e.z, e.size), At: e.at}
 }
 
 // New makes an empty Store.
@@ -149,7 +149,7 @@ func (s *Store) Record(info ConnInfo, report json.RawMessage, at time.Time) erro
 		s.count(&s.invalid, "invalid")
 		return fmt.Errorf("%w: from %s: %v", ErrNotArray, info.ConnectionID, err)
 	}
-	z, size := s.packer.deflate(report, space)
+	z, size := s.packer.pack(report, space)
 	e := &entry{ConnInfo: info, at: at, z: z, size: size}
 	s.mu.Lock()
 	if old := s.reports[info.ConnectionID]; old != nil {
