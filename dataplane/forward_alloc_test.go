@@ -207,15 +207,26 @@ func TestForwardZeroAlloc(t *testing.T) {
 // BenchmarkForward prices one forwarded packet (decrypt once, munge and
 // encrypt per subscriber, flush every 8 received); the -gso variants group
 // each flush by subscriber as the loop does with GSO, flushing per frame of 5.
+// The -cold variant writes 4 MiB (more than this machine's L2) before each
+// frame, outside the timer, as 33 ms of other work would between two frames
+// of a real server: it prices the cache misses on the subscribers' state.
 func BenchmarkForward(b *testing.B) {
 	for _, c := range []struct {
 		subs  int
 		gso   bool
 		every int
-	}{{1, false, 8}, {10, false, 8}, {50, false, 8}, {50, true, 5}} {
+		cold  bool
+	}{{1, false, 8, false}, {10, false, 8, false}, {50, false, 8, false}, {50, true, 5, false}, {50, true, 5, true}} {
 		name := itoa(c.subs) + "subs"
 		if c.gso {
 			name += "-gso"
+		}
+		if c.cold {
+			name += "-cold"
+		}
+		var evict []byte
+		if c.cold {
+			evict = make([]byte, 4<<20)
 		}
 		subs := c.subs
 		b.Run(name, func(b *testing.B) {
@@ -234,6 +245,13 @@ func BenchmarkForward(b *testing.B) {
 					b.StopTimer()
 					for j := range pkts {
 						pkts[j] = encryptRTP(b, enc, uint16(i+j), payload)
+					}
+					b.StartTimer()
+				}
+				if c.cold && i%c.every == 0 {
+					b.StopTimer()
+					for j := 0; j < len(evict); j += 64 {
+						evict[j]++
 					}
 					b.StartTimer()
 				}
