@@ -5,8 +5,8 @@ go 1.26.0
 require (
 	github.com/bytedance/sonic v1.15.5
 	github.com/coder/websocket v1.8.15
-	github.com/golang/snappy v1.0.0
 	github.com/panjf2000/gnet/v2 v2.9.7
+	github.com/pierrec/lz4/v4 v4.1.33
 	github.com/pion/datachannel v1.6.3
 	github.com/pion/dtls/v3 v3.1.15
 	github.com/pion/ice/v4 v4.4.9

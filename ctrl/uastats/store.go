@@ -85,7 +85,7 @@ type Store struct {
 type entry struct {
 	ConnInfo
 	at   time.Time
-	z    []byte // the compact report, Snappy-encoded (pack.go)
+	z    []byte // the compact report, an LZ4 block (pack.go)
 	size int    // the compact report's length
 }
 

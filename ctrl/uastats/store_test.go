@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -295,4 +297,42 @@ func FuzzRecord(f *testing.F) {
 			t.Fatalf("Record(%q) kept %q, json.Compact makes %q", b, r.Stats, want.Bytes())
 		}
 	})
+}
+
+// Record runs on each connection's own goroutine (signaling's owner), once
+// per ping: it must not leave those goroutines with large stacks. 200
+// goroutines that each recorded a 40 kB report and wait take at most 16 KiB
+// of stack each (a compressor with a 32 kB table on the stack makes 64).
+func TestRecordKeepsCallersStacksSmall(t *testing.T) {
+	s := newStore(t, 1<<20)
+	r40 := loadReport(t, "report-40k.json")
+	_ = s.Record(ConnInfo{ConnectionID: "warm"}, r40, t0) // the compressor's first use
+	const n = 200
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	before := ms.StackInuse
+	var recorded sync.WaitGroup
+	release := make(chan struct{})
+	var done sync.WaitGroup
+	for i := range n {
+		recorded.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			if err := s.Record(ConnInfo{ConnectionID: "C" + strconv.Itoa(i)}, r40, t0); err != nil {
+				t.Error(err)
+			}
+			recorded.Done()
+			<-release
+		}()
+	}
+	recorded.Wait()
+	runtime.ReadMemStats(&ms)
+	grown := int64(ms.StackInuse) - int64(before)
+	close(release)
+	done.Wait()
+	if per := grown / n; per > 16<<10 {
+		t.Fatalf("each goroutine that recorded a report holds %d KiB of stack, want at most 16", per>>10)
+	}
 }
