@@ -48,10 +48,9 @@ const (
 	maxHops          = 2     // hand-offs of one datagram before it is dropped
 )
 
-// frameHold is how long a flush waits for the rest of a video frame whose
-// first packets arrived (GSO only), so that the packets of one frame to one
-// subscriber leave as one UDP_SEGMENT send. A datagram read after it, or
-// the next tick, ends the wait (run). A variable for tests.
+// frameHold bounds how long a flush waits for the rest of a video frame
+// whose first packets arrived (GSO only): the packets of one frame to one
+// subscriber then leave as one UDP_SEGMENT send. A variable for tests.
 var frameHold = 400 * time.Microsecond
 
 // Errors with which the plane ends a transport (passed to OnClosed).
@@ -644,9 +643,8 @@ func (lp *mediaLoop) drainInboxes(now int64) {
 
 // run is the media loop: one goroutine that owns loopState. Each turn: one
 // recvmmsg batch, then pending commands and handed-off datagrams, then the
-// periodic duties when due, then one sendmmsg flush of everything queued.
-// With GSO, a flush waits for the rest of an incomplete video frame: until
-// its last packet, the first wakeup after frameHold, or the next tick.
+// periodic duties when due, then one sendmmsg flush of everything queued
+// (held up to frameHold while a video frame is incomplete, with GSO).
 //
 // The goroutine is not locked to its thread: parking in the netpoller then
 // hands nothing between threads (locked, every wakeup cost two futex calls
@@ -715,25 +713,26 @@ func (lp *mediaLoop) run() {
 			nextTick = now + every
 			ticked = true // re-arm the deadline
 		}
-		if l.frameOpen && l.groupByDestination && !ticked && err == nil && l.en > 0 && l.en <= len(l.egress)*3/4 {
-			// No timer of its own: moving the read deadline earlier wakes
-			// another thread (the runtime's netpoller), two per frame. The
-			// next datagram, or else the next tick, ends the hold.
+		if l.frameOpen && l.groupByDestination && l.en > 0 && l.en <= len(l.egress)*3/4 {
 			if holdUntil == 0 {
 				holdUntil = now + int64(frameHold)
+				_ = lp.nio.SetReadDeadline(p.epoch.Add(time.Duration(min(holdUntil, nextTick))))
 			}
 			if now < holdUntil {
 				continue // read the rest of the frame first
 			}
 		}
 		l.frameOpen = false
-		holdUntil = 0
 		l.flush()
 		if queuedSince != 0 {
 			// From the read of the oldest datagram whose packets were queued
 			// to the end of the flush that sent them: the forwarding delay.
 			p.counters.ForwardDelay.Record(p.now() - queuedSince)
 			queuedSince = 0
+		}
+		if holdUntil != 0 {
+			holdUntil = 0
+			ticked = true // re-arm the deadline for the tick
 		}
 		if err != nil || ticked {
 			// The deadline fired (tick or wake): arm it for the next tick. A
