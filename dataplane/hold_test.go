@@ -14,24 +14,10 @@ func holdPair(t *testing.T, hold time.Duration) (*Plane, *wireClient, *wireClien
 	old := frameHold
 	frameHold = hold
 	t.Cleanup(func() { frameHold = old })
-	p, err := New(Config{ListenAddress: "127.0.0.1", Loops: 1, GSO: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	p, pub, sub := mediaPair(t, Config{ListenAddress: "127.0.0.1", Loops: 1, GSO: true}, DTLSServer)
 	if !p.impl.gso {
 		t.Fatal("the kernel refused UDP_SEGMENT on loopback: nothing to hold a frame for")
 	}
-	pub := dial(t, p, "pub", DTLSServer, func(tr *Transport) {
-		if err := tr.AddUpstream(Upstream{TrackID: "pub:1", Kind: KindVideo, Mid: "1", SSRC: releasePubSSRC, PayloadType: 96, ClockRate: 90000}); err != nil {
-			t.Fatal(err)
-		}
-	})
-	sub := dial(t, p, "sub", DTLSServer, func(tr *Transport) {
-		if err := tr.AddDownstream(Downstream{TrackID: "pub:1", Mid: "1", SSRC: releaseSubSSRC}); err != nil {
-			t.Fatal(err)
-		}
-	})
 	return p, pub, sub
 }
 

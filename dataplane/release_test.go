@@ -323,7 +323,14 @@ const (
 // the plane taking role in both handshakes.
 func releasePair(t *testing.T, role DTLSRole) (*Plane, *wireClient, *wireClient) {
 	t.Helper()
-	p, err := New(Config{ListenAddress: "127.0.0.1", Loops: 1})
+	return mediaPair(t, Config{ListenAddress: "127.0.0.1", Loops: 1}, role)
+}
+
+// mediaPair starts a plane with cfg and connects a publisher and a
+// subscriber of its video track, the plane taking role in both handshakes.
+func mediaPair(t *testing.T, cfg Config, role DTLSRole) (*Plane, *wireClient, *wireClient) {
+	t.Helper()
+	p, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
