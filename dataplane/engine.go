@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -30,7 +29,7 @@ import (
 // Timing of the loop's periodic work.
 const (
 	tickInterval     = 20 * time.Millisecond  // while a NACK is due: NACK generation
-	slowTickInterval = 100 * time.Millisecond // otherwise: TWCC, reports, timeouts
+	slowTickInterval = 100 * time.Millisecond // while media arrives: TWCC
 	idleTickInterval = time.Second            // a loop without transports
 	twccInterval     = 100 * time.Millisecond // transport-wide CC feedback to publishers
 	reportInterval   = time.Second            // RR to publishers, SR to subscribers, keyframe retries
@@ -112,7 +111,6 @@ type plane struct {
 type mediaLoop struct {
 	p       *plane
 	idx     int
-	conn    *net.UDPConn
 	nio     *netio.Conn
 	cmds    *ringbuf.MPSC[func(*loopState)]
 	pending atomic.Bool // a command or a handed-off packet is waiting
@@ -303,7 +301,7 @@ func newPlane(cfg Config) (*plane, error) {
 			return nil, err
 		}
 		lp := &mediaLoop{
-			p: p, idx: i, conn: c, nio: nio,
+			p: p, idx: i, nio: nio,
 			cmds:  ringbuf.NewMPSC[func(*loopState)](commandRingSize),
 			inbox: make([]*ringbuf.SPSC[handoff], n),
 			tcpIn: ringbuf.NewMPSC[tcpPacket](handoffRingSize),
@@ -564,7 +562,7 @@ func (lp *mediaLoop) do(cmd func(*loopState)) error {
 // wake gets the loop out of its read to look at its command ring and inboxes.
 func (lp *mediaLoop) wake() {
 	if !lp.pending.Swap(true) {
-		_ = lp.nio.SetReadDeadline(time.Now())
+		lp.nio.Wake()
 	}
 }
 
@@ -657,8 +655,17 @@ func (lp *mediaLoop) run() {
 	rx := netio.NewMessages(recvBatch)
 	nextTick := p.now() + int64(tickInterval)
 	var holdUntil int64   // a frame's flush is held until then (0: not held)
+	var armed int64       // what the timer is armed for
 	var queuedSince int64 // when the oldest datagram with queued output was read
-	_ = lp.nio.SetReadDeadline(p.epoch.Add(time.Duration(nextTick)))
+	// arm points the timer at `at` unless it already is (fired: it may
+	// have expired; a wake cannot tell which, so re-arm).
+	arm := func(at int64, fired bool) {
+		if at != armed || fired {
+			lp.nio.ArmTimer(time.Duration(at - p.now()))
+			armed = at
+		}
+	}
+	arm(nextTick, true)
 	for {
 		n, err := lp.nio.ReadBatch(rx)
 		now := p.now()
@@ -672,7 +679,7 @@ func (lp *mediaLoop) run() {
 			if n > 0 && l.en > 0 && queuedSince == 0 {
 				queuedSince = now
 			}
-		} else if !errors.Is(err, os.ErrDeadlineExceeded) {
+		} else if err != netio.ErrWoken {
 			if p.closed.Load() {
 				l.flush()
 				l.closeAll()
@@ -697,8 +704,7 @@ func (lp *mediaLoop) run() {
 			l.closeAll()
 			return
 		}
-		ticked := now >= nextTick
-		if ticked {
+		if now >= nextTick {
 			l.tick(now)
 			nextTick = now + int64(l.tickEvery())
 			p.counters.RecvSyscalls.Add(lp.nio.Stats.RecvCalls - lp.seen.RecvCalls)
@@ -708,17 +714,16 @@ func (lp *mediaLoop) run() {
 				lp.seenDrops = d
 			}
 		}
-		if every := int64(l.tickEvery()); !ticked && nextTick-now > every {
+		if every := int64(l.tickEvery()); nextTick-now > every {
 			// A gap to NACK, or a command gave an idle loop work: tick sooner.
 			nextTick = now + every
-			ticked = true // re-arm the deadline
 		}
 		if l.frameOpen && l.groupByDestination && l.en > 0 && l.en <= len(l.egress)*3/4 {
 			if holdUntil == 0 {
 				holdUntil = now + int64(frameHold)
-				_ = lp.nio.SetReadDeadline(p.epoch.Add(time.Duration(min(holdUntil, nextTick))))
 			}
 			if now < holdUntil {
+				arm(min(holdUntil, nextTick), err != nil)
 				continue // read the rest of the frame first
 			}
 		}
@@ -730,18 +735,11 @@ func (lp *mediaLoop) run() {
 			p.counters.ForwardDelay.Record(p.now() - queuedSince)
 			queuedSince = 0
 		}
-		if holdUntil != 0 {
-			holdUntil = 0
-			ticked = true // re-arm the deadline for the tick
-		}
-		if err != nil || ticked {
-			// The deadline fired (tick or wake): arm it for the next tick. A
-			// command pushed after the drain above must not wait for it.
-			_ = lp.nio.SetReadDeadline(p.epoch.Add(time.Duration(nextTick)))
-			if lp.pending.Load() {
-				_ = lp.nio.SetReadDeadline(time.Now())
-			}
-		}
+		holdUntil = 0
+		// The timer fired (tick, hold or wake) or the tick moved: re-arm. A
+		// command pushed after the drain above left its wake in the
+		// eventfd, so the next ReadBatch returns for it.
+		arm(nextTick, err != nil)
 	}
 }
 
@@ -751,7 +749,7 @@ func (p *plane) close() error {
 	}
 	close(p.done)
 	for _, lp := range p.loops {
-		_ = lp.nio.SetReadDeadline(time.Now())
+		lp.nio.Wake()
 	}
 	p.loopWG.Wait()
 	if p.tcp != nil {
@@ -769,8 +767,7 @@ func (p *plane) close() error {
 	p.tWG.Wait()
 	var err error
 	for _, lp := range p.loops {
-		_ = lp.nio.Close()
-		if cerr := lp.conn.Close(); err == nil {
+		if cerr := lp.nio.Close(); err == nil {
 			err = cerr
 		}
 	}
@@ -881,17 +878,21 @@ func (l *loopState) handleSTUN(b []byte, from netip.AddrPort, now int64) {
 
 // tickEvery is how soon the loop must tick: every tickInterval while a
 // publisher's packets are missing (NACKs and their retries), every
-// slowTickInterval otherwise (TWCC feedback is due every twccInterval),
-// idleTickInterval without transports. Each tick is a wakeup: an idle
-// server should not pay 50 a second per loop.
+// slowTickInterval while media arrives (TWCC feedback is due every
+// twccInterval), every reportInterval while transports exist but no media
+// arrives (reports, keyframe retries, timeouts), idleTickInterval without
+// transports. Each tick is a wakeup: a server whose clients are joined but
+// quiet should not pay 10 a second per loop.
 func (l *loopState) tickEvery() time.Duration {
 	switch {
 	case l.nackDue:
 		return tickInterval
+	case l.receiving:
+		return slowTickInterval
 	case l.idle():
 		return idleTickInterval
 	}
-	return slowTickInterval
+	return reportInterval
 }
 
 // idle reports whether the loop has nothing to time: no transport, no RTP

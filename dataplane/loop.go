@@ -179,6 +179,10 @@ type loopState struct {
 	// nackDue: a publisher's packet is missing (a NACK or a retry is due):
 	// the loop ticks every tickInterval until none is (engine.go).
 	nackDue bool
+	// receiving: RTP arrived from a publisher since the last tick; the
+	// loop ticks every slowTickInterval while it does (TWCC feedback),
+	// every reportInterval while no media arrives (engine.go).
+	receiving bool
 	// frameOpen: the last video packet forwarded did not end its frame
 	// (no marker); with groupByDestination the loop holds the flush for
 	// up to frameHold waiting for the rest (engine.go).
@@ -585,6 +589,7 @@ func (l *loopState) handleRTP(t *transport, b []byte, from netip.AddrPort, now i
 		}
 	}
 	src := up.src
+	l.receiving = true
 	if ls.transportCC {
 		if off, n, ok := media.FindExtension(pkt, ExtTransportCC); ok && n == 2 {
 			ls.twcc.OnPacket(ssrc, binary.BigEndian.Uint16(pkt[off:]), now)
@@ -1161,7 +1166,7 @@ func (l *loopState) retransmit(d *downTrack, seq uint16) {
 func (l *loopState) tick(now int64) {
 	l.now = now
 	nackDue := false
-	defer func() { l.nackDue = nackDue }()
+	defer func() { l.nackDue, l.receiving = nackDue, false }()
 	for t := range l.transports {
 		ls := &t.ls
 		if !ls.connected {

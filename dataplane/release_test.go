@@ -292,7 +292,9 @@ func awaitNoDTLSGoroutines(t *testing.T, id string) {
 	t.Fatalf("%s: %d DTLS goroutines remain after the release", id, n)
 }
 
-// awaitReleased waits (bounded) for the transport's DTLS goroutine to return.
+// awaitReleased waits (bounded) for the transport's DTLS goroutine to
+// return and for releaseDTLS to finish (the goroutine may end first: the
+// release ends its reads before it closes the library's conn).
 func awaitReleased(t *testing.T, tr *Transport) {
 	t.Helper()
 	select {
@@ -300,6 +302,7 @@ func awaitReleased(t *testing.T, tr *Transport) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("%s: DTLS not released", tr.impl.id)
 	}
+	tr.impl.releasing.Wait()
 	tr.impl.mu.Lock()
 	released, dc := tr.impl.released, tr.impl.dtlsConn
 	tr.impl.mu.Unlock()

@@ -78,6 +78,9 @@ type transport struct {
 	// is the timer that releases it after dtlsQuietPeriod of silence.
 	released bool
 	quiet    *time.Timer
+	// releasing is done once releaseDTLS returned: the library's close,
+	// whose close_notify the released handshake.Conn discards, included.
+	releasing sync.WaitGroup
 
 	// selected mirrors ls.selected for readers off the loop (SelectedRemote).
 	selected atomic.Pointer[netip.AddrPort]
@@ -157,7 +160,8 @@ func (p *plane) newTransport(cfg TransportConfig) (*transport, error) {
 		shard:     cfg.Shard,
 	}
 	t.lp.Store(p.placeShard(cfg.Shard))
-	conn := t.lp.Load().conn
+	// Every loop's socket is bound to the media port: any may send.
+	nio := t.lp.Load().nio
 	t.hs = handshake.NewConn(net.UDPAddrFromAddrPort(p.local), func(b []byte, to *net.UDPAddr) error {
 		if a := to.AddrPort(); isTCP(a) {
 			if p.tcp == nil {
@@ -165,8 +169,7 @@ func (p *plane) newTransport(cfg TransportConfig) (*transport, error) {
 			}
 			return p.tcp.Write(tcpRemote(a), b)
 		}
-		_, err := conn.WriteToUDPAddrPort(b, to.AddrPort())
-		return err
+		return nio.WriteTo(b, to.AddrPort())
 	})
 	t.ls = transportLoopState{
 		ups:          map[uint32]*upTrack{},
@@ -385,6 +388,8 @@ func (t *transport) releaseDTLS(why string) {
 	}
 	t.released = true
 	t.dtlsConn = nil
+	t.releasing.Add(1)
+	defer t.releasing.Done()
 	if t.quiet != nil {
 		t.quiet.Stop()
 		t.quiet = nil

@@ -4,11 +4,14 @@ package netio
 
 import (
 	"bytes"
-	"errors"
 	"net"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func pair(t *testing.T, gso bool) (*Conn, *Conn, *net.UDPConn, *net.UDPConn) {
@@ -30,6 +33,7 @@ func pair(t *testing.T, gso bool) (*Conn, *Conn, *net.UDPConn, *net.UDPConn) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { ca.Close(); cb.Close() })
 	return ca, cb, a, b
 }
 
@@ -63,7 +67,7 @@ func testRoundTrip(t *testing.T, gso bool) {
 	}
 	in := NewMessages(64)
 	got := 0
-	_ = cb.SetReadDeadline(time.Now().Add(3 * time.Second))
+	cb.ArmTimer(3 * time.Second)
 	for got < len(out) {
 		k, err := cb.ReadBatch(in)
 		if err != nil {
@@ -88,11 +92,137 @@ func testRoundTrip(t *testing.T, gso bool) {
 func TestRoundTripPlain(t *testing.T) { testRoundTrip(t, false) }
 func TestRoundTripGSO(t *testing.T)   { testRoundTrip(t, true) }
 
-func TestReadDeadline(t *testing.T) {
+func TestArmTimer(t *testing.T) {
 	_, cb, _, _ := pair(t, false)
-	_ = cb.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
-	if _, err := cb.ReadBatch(NewMessages(4)); err == nil {
-		t.Fatal("ReadBatch returned without data or deadline error")
+	start := time.Now()
+	cb.ArmTimer(20 * time.Millisecond)
+	if n, err := cb.ReadBatch(NewMessages(4)); n != 0 || err != ErrWoken {
+		t.Fatalf("ReadBatch with only a timer armed = %d, %v; want 0, ErrWoken", n, err)
+	}
+	if d := time.Since(start); d < 20*time.Millisecond {
+		t.Fatalf("ReadBatch returned after %v, before its 20 ms timer", d)
+	}
+}
+
+// Re-arming replaces the timer, an expiry not yet seen by ReadBatch included.
+func TestArmTimerReplacesExpired(t *testing.T) {
+	ca, cb, _, b := pair(t, false)
+	cb.ArmTimer(time.Millisecond)
+	time.Sleep(10 * time.Millisecond) // expired, not read
+	cb.ArmTimer(time.Hour)
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		out := NewMessages(1)
+		out[0].N, out[0].Addr = 10, b.LocalAddr().(*net.UDPAddr).AddrPort()
+		_, _ = ca.WriteBatch(out)
+	}()
+	if n, err := cb.ReadBatch(NewMessages(4)); n != 1 || err != nil {
+		t.Fatalf("ReadBatch after re-arming an expired timer = %d, %v; want the datagram sent later", n, err)
+	}
+}
+
+// Wake from another goroutine ends a waiting ReadBatch; wakes before a
+// ReadBatch merge into one, and datagrams already waiting come first.
+func TestWake(t *testing.T) {
+	ca, cb, _, b := pair(t, false)
+	in := NewMessages(4)
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		cb.Wake()
+	}()
+	if n, err := cb.ReadBatch(in); n != 0 || err != ErrWoken {
+		t.Fatalf("ReadBatch woken by another goroutine = %d, %v; want 0, ErrWoken", n, err)
+	}
+
+	cb.Wake()
+	cb.Wake()
+	cb.Wake()
+	out := NewMessages(1)
+	out[0].N, out[0].Addr = 10, b.LocalAddr().(*net.UDPAddr).AddrPort()
+	if _, err := ca.WriteBatch(out); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := cb.ReadBatch(in); n != 1 || err != nil {
+		t.Fatalf("ReadBatch with a datagram and wakes waiting = %d, %v; want the datagram first", n, err)
+	}
+	if n, err := cb.ReadBatch(in); n != 0 || err != ErrWoken {
+		t.Fatalf("second ReadBatch = %d, %v; want 0, ErrWoken (three wakes, one return)", n, err)
+	}
+	cb.ArmTimer(30 * time.Millisecond)
+	start := time.Now()
+	if n, err := cb.ReadBatch(in); n != 0 || err != ErrWoken || time.Since(start) < 30*time.Millisecond {
+		t.Fatalf("third ReadBatch = %d, %v after %v; want the 30 ms timer, the wakes already spent", n, err, time.Since(start))
+	}
+}
+
+// WriteTo sends from any goroutine through the same socket.
+func TestWriteTo(t *testing.T) {
+	ca, _, a, _ := pair(t, false)
+	b, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	done := make(chan error, 1)
+	go func() { done <- ca.WriteTo([]byte("flight"), b.LocalAddr().(*net.UDPAddr).AddrPort()) }()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	_ = b.SetReadDeadline(time.Now().Add(3 * time.Second))
+	n, from, err := b.ReadFromUDPAddrPort(buf)
+	if err != nil || string(buf[:n]) != "flight" || from != a.LocalAddr().(*net.UDPAddr).AddrPort() {
+		t.Fatalf("received %q from %v (%v); want \"flight\" from %v", buf[:n], from, err, a.LocalAddr())
+	}
+}
+
+// TestSocketWatchedForInputOnly reads every epoll set of the process from
+// /proc/self/fdinfo: the media socket must be in exactly one, for EPOLLIN
+// only. (The runtime's netpoller watches for EPOLLOUT as well, which on a
+// UDP socket fires after every datagram sent: a wakeup per flush.)
+func TestSocketWatchedForInputOnly(t *testing.T) {
+	ca, _, _, b := pair(t, false)
+	var st unix.Stat_t
+	if err := unix.Fstat(ca.sock, &st); err != nil {
+		t.Fatal(err)
+	}
+	ino := strconv.FormatUint(st.Ino, 16)
+	// Send, so that write space is reported while we look.
+	out := NewMessages(4)
+	for i := range out {
+		out[i].N, out[i].Addr = 100, b.LocalAddr().(*net.UDPAddr).AddrPort()
+	}
+	if _, err := ca.WriteBatch(out); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir("/proc/self/fdinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var watches []string
+	for _, e := range ents {
+		body, err := os.ReadFile("/proc/self/fdinfo/" + e.Name())
+		if err != nil {
+			continue // closed meanwhile
+		}
+		for _, line := range strings.Split(string(body), "\n") {
+			f := strings.Fields(line)
+			// tfd: <fd> events: <mask> data: <data> pos:<p> ino:<ino> sdev:<dev>
+			if len(f) < 8 || f[0] != "tfd:" || f[7] != "ino:"+ino {
+				continue
+			}
+			mask, err := strconv.ParseUint(f[3], 16, 32)
+			if err != nil {
+				t.Fatalf("fdinfo line %q: %v", line, err)
+			}
+			watches = append(watches, line)
+			if mask&unix.EPOLLOUT != 0 || mask&unix.EPOLLIN == 0 {
+				t.Errorf("epoll set %s watches the media socket with events %#x; want EPOLLIN only", e.Name(), mask)
+			}
+		}
+	}
+	if len(watches) != 1 {
+		t.Fatalf("the media socket is in %d epoll sets (%q); want 1", len(watches), watches)
 	}
 }
 
@@ -163,18 +293,20 @@ func TestKernelDrops(t *testing.T) {
 	}
 }
 
-// The loop's ticks, wakes and held flushes end a ReadBatch through its read
-// deadline, hundreds of times a second: that must not allocate.
-func TestReadBatchDeadlineDoesNotAllocate(t *testing.T) {
+// The loop's ticks, wakes and held flushes end a ReadBatch through its timer
+// or a Wake, hundreds of times a second: that must not allocate.
+func TestReadBatchWokenDoesNotAllocate(t *testing.T) {
 	_, cb, _, _ := pair(t, false)
 	in := NewMessages(8)
-	allocs := testing.AllocsPerRun(100, func() {
-		_ = cb.SetReadDeadline(time.Now().Add(-time.Second))
-		if n, err := cb.ReadBatch(in); n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Fatalf("ReadBatch past its deadline = %d, %v; want 0, os.ErrDeadlineExceeded", n, err)
+	for _, wake := range []func(){func() { cb.ArmTimer(0) }, cb.Wake} {
+		allocs := testing.AllocsPerRun(100, func() {
+			wake()
+			if n, err := cb.ReadBatch(in); n != 0 || err != ErrWoken {
+				t.Fatalf("ReadBatch after a wake = %d, %v; want 0, ErrWoken", n, err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("a ReadBatch ended by a wake allocates %.1f times, want 0", allocs)
 		}
-	})
-	if allocs != 0 {
-		t.Errorf("a ReadBatch ended by its deadline allocates %.1f times, want 0", allocs)
 	}
 }
