@@ -254,7 +254,7 @@ var keys = []key{
 	{
 		name: "ping_interval",
 		def:  "5 s",
-		doc:  "Interval of the signaling `ping` sent to every client.",
+		doc:  "Interval of the signaling `ping` sent to every client. One clock sends the pings of all clients; it ticks every fifth of this (at most every second), so an interval above 5 s is rounded up to whole seconds.",
 		set:  func(c *Config, v string) string { return setDuration(&c.PingInterval, v) },
 		get:  func(c *Config) string { return formatDuration(c.PingInterval) },
 	},

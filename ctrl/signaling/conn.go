@@ -33,7 +33,8 @@ var (
 //
 // Goroutines: serve (a goroutine of its own, not the HTTP handler's) runs
 // the owner loop, which alone decodes client messages, drives the
-// room.Connection and keeps the timers; a reader goroutine hands it one
+// room.Connection and runs the pong timeout and the periodic duties the
+// server's clock hands it (clock.go); a reader goroutine hands it one
 // frame at a time; a writer goroutine, started only while messages are
 // queued (an idle connection has none), drains the bounded send queue, and
 // the one started at closing flushes it and closes the WebSocket; the
@@ -461,17 +462,23 @@ func (c *conn) awaitRedirectClose(in <-chan frame) {
 }
 
 // owner is the owner loop's state: the channels its select waits on and
-// the timers behind them. It lives on the heap and the loop's events are
-// handled by methods, so that the goroutine, blocked in the select with
-// only small frames on its stack, can keep a small stack (it shrinks at a
-// GC once it uses less than a quarter of it; see ownerLoop).
+// the timer behind one of them. It lives on the heap and the loop's events
+// are handled by methods, so that the goroutine, blocked in the select
+// with only small frames on its stack, can keep a small stack (it shrinks
+// at a GC once it uses less than a quarter of it; see ownerLoop).
+//
+// The silence timer (the pong timeout) is the connection's own: resetting
+// it on every frame wakes nobody. The periodic duties (ping, update,
+// dcStats) are the server's clock's (clock.go): once joined, the
+// connection is registered there, and the clock pokes dutyC when some are
+// due.
 type owner struct {
-	c                        *conn
-	in                       <-chan frame
-	silence                  *time.Timer
-	silenceC                 <-chan time.Time
-	ping, update, dcStats    *time.Ticker
-	pingC, updateC, dcStatsC <-chan time.Time
+	c        *conn
+	in       <-chan frame
+	silence  *time.Timer
+	silenceC <-chan time.Time
+	duties   duties          // registered on the server's clock once joined
+	dutyC    <-chan struct{} // duties.poke once registered; nil before
 }
 
 // ownerLoop runs the connection until it closes. Decoding a message, a
@@ -491,12 +498,8 @@ func (c *conn) ownerLoop(in <-chan frame) {
 			stop = o.onFrame(f)
 		case f := <-c.dcIn:
 			stop = o.onDataChannel(f)
-		case <-o.dcStatsC:
-			o.onDataChannelStats()
-		case now := <-o.pingC:
-			o.onPing(now)
-		case <-o.updateC:
-			o.onUpdate()
+		case <-o.dutyC:
+			o.onDuties()
 		case <-o.silenceC:
 			o.onSilence()
 			return
@@ -512,11 +515,7 @@ func (c *conn) ownerLoop(in <-chan frame) {
 //go:noinline
 func (o *owner) stop() {
 	o.silence.Stop()
-	if o.ping != nil {
-		o.ping.Stop()
-		o.update.Stop()
-		o.dcStats.Stop()
-	}
+	o.c.s.clock.unregister(&o.duties)
 }
 
 // onFrame handles what the reader delivered; true ends the loop.
@@ -531,8 +530,9 @@ func (o *owner) onFrame(f frame) bool {
 			c.wsGone.Store(true)
 			c.s.metrics.wsGone.Inc()
 			c.log.Info("signaling: WebSocket closed; the connection goes on over DataChannels", "err", f.gone)
-			o.in, o.pingC, o.silenceC = nil, nil, nil
+			o.in, o.silenceC = nil, nil
 			o.silence.Stop()
+			c.s.clock.clear(&o.duties, dutyPing)
 			return false
 		}
 		c.mu.Lock()
@@ -557,13 +557,41 @@ func (o *owner) onFrame(f frame) bool {
 		c.awaitRedirectClose(o.in)
 		return true
 	}
-	if c.room != nil && o.ping == nil {
-		o.ping = time.NewTicker(cfg.PingInterval)
-		o.update = time.NewTicker(updateInterval)
-		o.dcStats = time.NewTicker(dcStatsInterval)
-		o.pingC, o.updateC, o.dcStatsC = o.ping.C, o.update.C, o.dcStats.C
+	if c.room != nil && o.dutyC == nil {
+		o.register()
 	}
 	return false
+}
+
+// register puts the joined connection on the server's clock. Only a
+// connection that joined with data_channel_signaling (it has dcIn) can
+// switch, so only it gets req-stats.
+//
+//go:noinline
+func (o *owner) register() {
+	set := dutyPing | dutyUpdate
+	if o.c.dcIn != nil {
+		set |= dutyDCStats
+	}
+	o.duties.poke = make(chan struct{}, 1)
+	o.dutyC = o.duties.poke
+	o.c.s.clock.register(&o.duties, set)
+}
+
+// onDuties runs the duties the clock found due.
+//
+//go:noinline
+func (o *owner) onDuties() {
+	due := duty(o.duties.pending.Swap(0))
+	if due&dutyPing != 0 {
+		o.onPing(o.c.s.clock.tickTime())
+	}
+	if due&dutyUpdate != 0 {
+		o.onUpdate()
+	}
+	if due&dutyDCStats != 0 {
+		o.onDataChannelStats()
+	}
 }
 
 // onDataChannel handles a signaling DataChannel's message; true ends the

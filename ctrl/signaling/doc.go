@@ -103,8 +103,8 @@
 // Concurrency: each WebSocket has two goroutines, and a third while it has
 // messages to send. The owner (started by the HTTP handler, which returns
 // once the WebSocket is accepted: net/http's goroutine and the request go)
-// alone decodes client messages, calls the room and runs the timers; a
-// reader hands it one frame at a time; a writer, started when a message is
+// alone decodes client messages, calls the room and runs the connection's
+// timed duties; a reader hands it one frame at a time; a writer, started when a message is
 // queued and gone once the queue is empty, drains the bounded send queue
 // (256 messages; a client that lets it fill up is closed), and the writer
 // of the close flushes it and performs the close handshake. The room
@@ -112,6 +112,19 @@
 // Switched never block; ReceiveDataChannel hands a signaling channel's
 // message to the owner and waits at most until the connection closes).
 // Server methods may be called from any goroutine.
+//
+// Clock. The periodic duties of the joined connections (ping every
+// PingInterval, connection.updated every minute, req-stats every 30 s for
+// a connection that joined with data_channel_signaling) are scheduled by
+// one clock per Server (clock.go): a goroutine with one ticker of
+// PingInterval/5 (at most 1 s), running only while a connection is joined.
+// On a tick it marks each connection's due duties in an atomic mask and
+// pokes its owner without blocking; the owner runs them. A connection's
+// first ping comes PingInterval after its join, rounded up to the next
+// tick, then one every PingInterval, so the pings of all connections go
+// out in at most five bursts per interval; a late tick fires a missed duty
+// once, not in a burst. Only the pong timeout is a timer of the
+// connection's own (resetting it on each frame wakes nobody).
 //
 // Memory. An idle connection's two goroutines keep small stacks: the
 // owner handles each event in a method called from its select loop, so

@@ -142,6 +142,9 @@ type Server struct {
 	rooms   *room.Registry
 	plane   *room.PlaneFactory // nil with test transports
 	limiter *connectLimiter    // nil without MaxConnectsPerSecondPerAddress
+	// clock schedules every joined connection's ping, update and
+	// req-stats with one ticker, running while any is joined (clock.go).
+	clock *clock
 
 	mu       sync.Mutex
 	shutting bool
@@ -181,7 +184,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: m, conns: make(map[*conn]struct{}),
-		limiter: newConnectLimiter(cfg.MaxConnectsPerSecondPerAddress, maxLimitedAddresses)}
+		limiter: newConnectLimiter(cfg.MaxConnectsPerSecondPerAddress, maxLimitedAddresses),
+		clock:   newClock(cfg.PingInterval)}
 	transports := cfg.transports
 	if transports == nil {
 		s.plane = room.PlaneTransports(cfg.Plane, cfg.Logger)
@@ -344,7 +348,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()
-		s.rooms.Wait() // transports closed after their DataChannels
+		s.clock.close() // stopped with the last connection; now for good
+		s.rooms.Wait()  // transports closed after their DataChannels
 		if s.plane != nil {
 			s.plane.Wait()
 		}
