@@ -655,7 +655,8 @@ func (l *loopState) handleRTP(t *transport, b []byte, from netip.AddrPort, now i
 	if off, n, ok := media.FindExtension(pkt, ExtTransportCC); ok && n == 2 {
 		twcc = off
 	}
-	for _, d := range src.downs {
+	for i, d := range src.downs {
+		prefetchAhead(src.downs, i)
 		l.forward(d, up, pkt, keyframe, twcc, now)
 	}
 }

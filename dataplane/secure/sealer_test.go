@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
@@ -410,5 +411,25 @@ func TestSealAllocs(t *testing.T) {
 				t.Errorf("%s %s: Seal allocates %.1f times per call, want 0", p.name, tc.name, n)
 			}
 		}
+	}
+}
+
+// AppendKeyLines names lines of the AEAD's own state (its first address is
+// the AEAD's), stays within dst's capacity and leaves a full dst as it is.
+func TestAppendKeyLines(t *testing.T) {
+	s, err := NewSealer(srtp.ProtectionProfileAeadAes128Gcm, make([]byte, 16), make([]byte, 12))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf [16]uintptr
+	got := s.AppendKeyLines(buf[:2])
+	if len(got) != 2+len(gcmKeyLines) || &got[0] != &buf[0] {
+		t.Fatalf("AppendKeyLines(len 2, cap 16) = len %d (same array %v), want %d in place", len(got), &got[0] == &buf[0], 2+len(gcmKeyLines))
+	}
+	if want := (*[2]uintptr)(unsafe.Pointer(&s.aead))[1]; got[2] != want {
+		t.Fatalf("first key line %#x, want the AEAD's state at %#x", got[2], want)
+	}
+	if full := s.AppendKeyLines(buf[:12]); len(full) != 12 {
+		t.Fatalf("AppendKeyLines with room for 4 = len %d, want 12 (unchanged)", len(full))
 	}
 }
