@@ -43,7 +43,11 @@ type Conn struct {
 	rc  syscall.RawConn
 	gso bool
 
-	closeOnce sync.Once
+	// mu orders WriteTo, which any goroutine may call, against Close: the
+	// socket's descriptor number must not be written to once it may
+	// belong to another file. closed is set under mu.
+	mu     sync.RWMutex
+	closed bool
 
 	// recvmmsg state, reused on every call.
 	rhdrs  []unix.Mmsghdr
@@ -166,9 +170,13 @@ func (c *Conn) Wake() {
 // Close releases the Conn's descriptors, the socket included. ReadBatch and
 // WriteBatch must have returned.
 func (c *Conn) Close() error {
-	var err error
-	c.closeOnce.Do(func() { err = c.closeFDs() })
-	return err
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	return c.closeFDs()
 }
 
 func (c *Conn) closeFDs() error {
@@ -191,7 +199,13 @@ func gsoSupported(sock int) bool {
 
 // WriteTo sends one datagram from any goroutine (DTLS flights). It never
 // blocks: with the send buffer full the datagram is dropped (EAGAIN).
+// After Close it returns ErrClosed.
 func (c *Conn) WriteTo(b []byte, to netip.AddrPort) error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return ErrClosed
+	}
 	var sa unix.RawSockaddrInet4
 	putSockaddr(&sa, to)
 	var p unsafe.Pointer

@@ -176,6 +176,21 @@ func TestWriteTo(t *testing.T) {
 	}
 }
 
+// After Close, WriteTo reports ErrClosed instead of writing to a descriptor
+// number that may now be another file's.
+func TestWriteToAfterClose(t *testing.T) {
+	ca, _, _, b := pair(t, false)
+	if err := ca.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ca.WriteTo([]byte("late flight"), b.LocalAddr().(*net.UDPAddr).AddrPort()); err != ErrClosed {
+		t.Fatalf("WriteTo after Close = %v, want ErrClosed", err)
+	}
+	if err := ca.Close(); err != nil {
+		t.Fatalf("second Close = %v, want nil", err)
+	}
+}
+
 // TestSocketWatchedForInputOnly reads every epoll set of the process from
 // /proc/self/fdinfo: the media socket must be in exactly one, for EPOLLIN
 // only. (The runtime's netpoller watches for EPOLLOUT as well, which on a
