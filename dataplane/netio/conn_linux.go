@@ -284,6 +284,9 @@ func (c *Conn) doRead(ep uintptr) bool {
 			return true
 		}
 		k, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, ep, uintptr(unsafe.Pointer(&c.events[0])), uintptr(len(c.events)), 0, 0, 0)
+		if errno == unix.EINTR {
+			continue // cannot happen with a zero timeout; retry rather than miss a wake
+		}
 		if errno != 0 {
 			return false
 		}
