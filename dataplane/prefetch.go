@@ -1,6 +1,10 @@
 package dataplane
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"github.com/hayate-sfu/hayate/dataplane/secure"
+)
 
 // Fanning a packet out touches, per subscriber, its downTrack, its
 // transport, the transport's Sealer and the AES-GCM state behind it: four
@@ -36,7 +40,7 @@ func prefetchAhead(downs []*downTrack, i int) {
 	}
 	if j := i + 2; j < len(downs) {
 		if t := downs[j].owner; t != nil && t.ls.seal != nil {
-			n = appendLines(&a, n, uintptr(unsafe.Pointer(t.ls.seal)), t.ls.seal.Size())
+			n = appendLines(&a, n, uintptr(unsafe.Pointer(t.ls.seal)), unsafe.Sizeof(secure.Sealer{}))
 		}
 	}
 	if j := i + 1; j < len(downs) {

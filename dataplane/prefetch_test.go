@@ -1,6 +1,11 @@
 package dataplane
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/hayate-sfu/hayate/dataplane/secure"
+	"github.com/pion/srtp/v3"
+)
 
 // appendLines names every cache line of the object once, whatever its
 // alignment, and never more than the array holds.
@@ -40,9 +45,14 @@ func TestAppendLinesCoversObject(t *testing.T) {
 
 // prefetchAhead runs on every packet of the fan-out: it must not allocate.
 func TestPrefetchAheadDoesNotAllocate(t *testing.T) {
+	seal, err := secure.NewSealer(srtp.ProtectionProfileAeadAes128Gcm, make([]byte, 16), make([]byte, 12))
+	if err != nil {
+		t.Fatal(err)
+	}
 	downs := make([]*downTrack, 8)
 	for i := range downs {
 		downs[i] = &downTrack{owner: &transport{}}
+		downs[i].owner.ls.seal = seal // every stage, the key lines included, runs
 	}
 	if allocs := testing.AllocsPerRun(100, func() {
 		for i := range downs {

@@ -21,7 +21,8 @@ import (
 const maxGSOSegments = 64
 
 // maxSendWait bounds how long WriteBatch waits for room in a full send
-// buffer before it drops the rest of the batch (counted in Stats.SendDropped).
+// buffer before it drops the rest of the batch (WriteBatch then reports fewer
+// messages sent; the plane counts the rest as send errors).
 const maxSendWait = 5 * time.Millisecond
 
 // ErrWoken is what ReadBatch returns without datagrams when the Conn's timer
@@ -375,7 +376,6 @@ func (c *Conn) WriteBatch(ms []Message) (int, error) {
 				n := c.messagesIn(c.sdone)
 				sent += n
 				c.Stats.SendPackets += uint64(n)
-				c.Stats.SendDropped += uint64(len(ms) - sent)
 				return sent, nil
 			}
 			if errors.Is(c.serr, unix.EIO) && c.gso {

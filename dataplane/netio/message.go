@@ -28,5 +28,4 @@ type Stats struct {
 	SendCalls, SendPackets uint64
 	GSOSends               uint64 // super-packets sent with UDP_SEGMENT
 	SendErrors             uint64
-	SendDropped            uint64 // datagrams dropped after maxSendWait on a full send buffer
 }

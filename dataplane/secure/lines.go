@@ -2,9 +2,6 @@ package secure
 
 import "unsafe"
 
-// Size is the size of a Sealer in bytes, for callers that prefetch it.
-func (s *Sealer) Size() uintptr { return unsafe.Sizeof(*s) }
-
 // gcmKeyLines are the offsets of the cache lines that sealing reads in the
 // standard library's AES-GCM state (crypto/internal/fips140/aes/gcm.GCM on
 // the platforms with assembly, Go 1.26): the expanded encryption key (from
