@@ -37,6 +37,14 @@ async function waitEvent(c, what, pred, timeoutMs = 10_000) {
 }
 
 /** The decoded frames of c's (only) remote video. */
+// reofferCounts: the re-offers a client received on its signaling
+// DataChannel and the re-answers it sent there.
+async function reofferCounts(c) {
+  const trace = await c.page.evaluate(() => window.hayate.signaling.map((s) => `${s.transportType}:${s.type}`));
+  const count = (t) => trace.filter((x) => x === t).length;
+  return { offers: count('datachannel:onmessage-re-offer'), answers: count('datachannel:send-re-answer') };
+}
+
 async function framesDecoded(c) {
   const stats = await c.stats();
   const frames = Math.max(0, ...inbound(stats, 'video').map((s) => s.framesDecoded || 0));
@@ -84,6 +92,7 @@ scenario('a: DataChannel signaling with ignoreDisconnectWebSocket: switched, med
     assert.ok(la.frames > first.fa.frames + 30, `A's framesDecoded went ${first.fa.frames} -> ${la.frames} in 3 s without the WebSocket`);
     assert.ok(lb.frames > first.fb.frames + 30, `B's framesDecoded went ${first.fb.frames} -> ${lb.frames} in 3 s without the WebSocket`);
 
+    const offersBefore = (await reofferCounts(a)).offers;
     await b.disconnect();
     const disc = await waitEvent(b, 'the disconnect event', (e) => e.type === 'disconnect');
     assert.equal(disc.eventType, 'normal', `B's disconnect event: ${JSON.stringify(disc)}`);
@@ -91,6 +100,15 @@ scenario('a: DataChannel signaling with ignoreDisconnectWebSocket: switched, med
     const destroyed = await waitEvent(a, "B's connection.destroyed", (e) => e.type === 'notify' &&
       e.event_type === 'connection.destroyed' && e.connection_id === idB);
     assert.equal(destroyed.transportType, 'datachannel');
+    // B's departure also reaches A as a re-offer, answered a moment later.
+    // A disconnect sent between the two (the SDK applies the re-offer
+    // while disconnect() runs) ended once in CI with the SDK reporting its
+    // DataChannels' close as an error (abend): let A finish first.
+    const settled = await poll(async () => {
+      const n = await reofferCounts(a);
+      return { ok: n.offers > offersBefore && n.answers >= n.offers, n };
+    }, { timeoutMs: 5_000 });
+    assert.ok(settled.ok, `A's re-offer for B's departure was not answered: ${JSON.stringify(settled.n)}, ${offersBefore} re-offers before`);
     await a.disconnect();
     const discA = await waitEvent(a, 'the disconnect event', (e) => e.type === 'disconnect');
     assert.equal(discA.eventType, 'normal', `A's disconnect event: ${JSON.stringify(discA)}`);
