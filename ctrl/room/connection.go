@@ -195,21 +195,54 @@ type wanted struct {
 	owner *Connection
 }
 
-// desiredLocked lists the tracks c should receive now: every published
-// track of the other bundles, in join order, of the kinds c receives.
-func (c *Connection) desiredLocked() []wanted {
-	var out []wanted
+// eachWantedLocked calls f with each track c should receive now: every
+// published track of the other bundles, in join order, of the kinds c
+// receives. It stops when f returns false.
+func (c *Connection) eachWantedLocked(f func(wanted) bool) {
 	for _, m := range c.ch.members {
 		if m == c || m.bundleID == c.bundleID || !m.published() {
 			continue
 		}
 		for _, t := range m.upstreams {
-			if c.receivesKind(t.kind) {
-				out = append(out, wanted{t, m})
+			if c.receivesKind(t.kind) && !f(wanted{t, m}) {
+				return
 			}
 		}
 	}
+}
+
+// desiredLocked lists the tracks c should receive now (eachWantedLocked).
+func (c *Connection) desiredLocked() []wanted {
+	var out []wanted
+	c.eachWantedLocked(func(w wanted) bool {
+		out = append(out, w)
+		return true
+	})
 	return out
+}
+
+// wantsUnchangedLocked reports, without allocating, whether
+// planLocked(desiredLocked()) would return c.sections as they are: every
+// track c should receive has a section forwarding it, and no section
+// forwards another. A join or a departure that does not concern c (a
+// receiver joining a channel of receivers) then costs c no plan.
+func (c *Connection) wantsUnchangedLocked() bool {
+	n, missing := 0, false
+	c.eachWantedLocked(func(w wanted) bool {
+		n++
+		missing = !slices.ContainsFunc(c.sections, func(s section) bool { return !s.own && s.source == w.t.id })
+		return !missing
+	})
+	if missing {
+		return false
+	}
+	forwarding := 0
+	for i := range c.sections {
+		if s := &c.sections[i]; !s.own && s.source != "" {
+			forwarding++
+		}
+	}
+	return forwarding == n
 }
 
 // planLocked returns the sections c's next offer should have: sections of
@@ -427,6 +460,9 @@ func (c *Connection) renegotiateLocked() {
 	}
 	if c.state != stable {
 		c.dirty = true
+		return
+	}
+	if c.wantsUnchangedLocked() {
 		return
 	}
 	secs := c.planLocked(c.desiredLocked())
@@ -663,13 +699,28 @@ func (c *Connection) maybeCreatedLocked() {
 }
 
 // broadcastLocked sends a notify about c to the other created connections
-// of other bundles.
+// of other bundles. The message is encoded once and its bytes shared by
+// every recipient (Peer.Send and the DataChannels only read them): a join
+// in a channel of N tells N members, and N joins would otherwise encode N²
+// copies.
 func (c *Connection) broadcastLocked(msg notifyMessage) {
+	var b []byte
 	for _, m := range c.ch.members {
-		if m != c && m.created && !m.left && m.bundleID != c.bundleID {
-			m.send(msg)
-			c.reg.metrics.notifies.WithLabelValues(msg.EventType).Inc()
+		if m == c || !m.created || m.left || m.bundleID == c.bundleID {
+			continue
 		}
+		c.reg.metrics.notifies.WithLabelValues(msg.EventType).Inc()
+		if m.noNotify {
+			continue // the auth webhook's signaling_notify: false
+		}
+		if b == nil {
+			var err error
+			if b, err = encode(msg); err != nil {
+				c.reg.log.Error("room: encoding a notify", "connection_id", c.id, "err", err)
+				return
+			}
+		}
+		m.sendBytesLocked(LabelNotify, b)
 	}
 }
 

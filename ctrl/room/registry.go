@@ -169,7 +169,9 @@ type JoinRequest struct {
 // and must not call back into the room; they may be called from any
 // goroutine.
 type Peer interface {
-	// Send queues one JSON text message for the client.
+	// Send queues one JSON text message for the client. The bytes may be
+	// shared with other peers (a notify goes to a whole channel), so they
+	// must be read only.
 	Send(msg []byte)
 	// Close ends the signaling connection with a WebSocket close code and
 	// reason. The room has already let the connection leave when it calls it.
