@@ -35,11 +35,13 @@ var (
 // the owner loop, which alone decodes client messages, drives the
 // room.Connection and runs the pong timeout and the periodic duties the
 // server's clock hands it (clock.go); a reader goroutine hands it one
-// frame at a time; a writer goroutine, started only while messages are
-// queued (an idle connection has none), drains the bounded send queue, and
-// the one started at closing flushes it and closes the WebSocket; the
-// room's DataChannel readers hand it the messages of the signaling channels
-// (ReceiveDataChannel). Send, Close, Switched and ReceiveDataChannel (the
+// frame at a time. The owner also writes: Send queues a message and wakes
+// it (writeC), and at the end it flushes the bounded send queue and closes
+// the WebSocket. No goroutine is started per message: a join in a channel
+// of N tells each of the N members, and a writer goroutine started for
+// each of those bursts used to leave its grown stack behind in the stack
+// spans of the long-lived goroutines. The room's DataChannel readers hand
+// the owner the messages of the signaling channels (ReceiveDataChannel). Send, Close, Switched and ReceiveDataChannel (the
 // room.DataChannelPeer side) may be called from any goroutine; only
 // ReceiveDataChannel waits, and only until the owner takes the message or
 // the connection is closing.
@@ -57,20 +59,18 @@ type conn struct {
 	redirected bool
 
 	mu sync.Mutex
-	// queue holds the messages for the writer, in order, at most
+	// queue holds the messages for the owner to write, in order, at most
 	// sendQueueLen (it grows with a burst and is let go once drained).
 	queue [][]byte
-	// serving: serve has the WebSocket, writers may start; writing: a
-	// writer goroutine runs (at most one at a time).
-	serving, writing bool
-	closing          bool
-	abrupt           bool // close without flushing the queue
-	code             int
-	reason           string
-	done             chan struct{} // closed when closing starts
-	// wsClosed is closed when the writer has closed the WebSocket (or died).
-	wsClosed     chan struct{}
-	wsClosedOnce sync.Once
+	// serving: serve has the WebSocket and the owner loop writes.
+	serving bool
+	closing bool
+	abrupt  bool // close without flushing the queue
+	code    int
+	reason  string
+	done    chan struct{} // closed when closing starts
+	// writeC wakes the owner loop to write the queue; wakes merge.
+	writeC chan struct{}
 
 	// dcIn carries the messages of the signaling DataChannels. It is
 	// made by the owner just before it joins with data_channel_signaling
@@ -99,7 +99,7 @@ type dcFrame struct {
 const dcQueueLen = 64
 
 func newConn(s *Server) *conn {
-	return &conn{s: s, baseLog: s.log, log: s.log, done: make(chan struct{}), wsClosed: make(chan struct{})}
+	return &conn{s: s, baseLog: s.log, log: s.log, done: make(chan struct{}), writeC: make(chan struct{}, 1)}
 }
 
 // Switched implements room.DataChannelPeer.
@@ -142,18 +142,19 @@ func (c *conn) Send(b []byte) {
 		return
 	}
 	c.queue = append(c.queue, b)
-	c.startWriterLocked()
+	c.wakeWriterLocked()
 }
 
-// startWriterLocked starts a writer if there is work for one (a queued
-// message, or the close) and none runs. Before serve has the WebSocket,
-// messages wait in the queue.
-func (c *conn) startWriterLocked() {
-	if !c.serving || c.writing || len(c.queue) == 0 && !c.closing {
+// wakeWriterLocked wakes the owner loop to write the queue. Before serve
+// has the WebSocket, messages wait in the queue.
+func (c *conn) wakeWriterLocked() {
+	if !c.serving || len(c.queue) == 0 {
 		return
 	}
-	c.writing = true
-	go c.writeLoop()
+	select {
+	case c.writeC <- struct{}{}:
+	default: // a wake is pending
+	}
 }
 
 // Close implements room.Peer: the queued messages are written, then the
@@ -169,8 +170,7 @@ func (c *conn) closeLocked(code int, reason string, abrupt bool) {
 		return
 	}
 	c.closing, c.code, c.reason, c.abrupt = true, code, reason, abrupt
-	close(c.done)
-	c.startWriterLocked()
+	close(c.done) // the owner loop ends; finish flushes and closes
 }
 
 func (c *conn) fail(e *closeError) {
@@ -212,20 +212,20 @@ func (c *conn) startReader(ws *websocket.Conn, remote string) *reader {
 	r.wg.Go(func() { c.readLoop(ctx, r.in) })
 	c.mu.Lock()
 	c.serving = true
-	c.startWriterLocked()
+	c.wakeWriterLocked()
 	c.mu.Unlock()
 	return r
 }
 
-// finish takes the connection out of the room, waits for the WebSocket's
-// close and the reader's end, and counts the close.
+// finish takes the connection out of the room, flushes the queue and
+// closes the WebSocket, waits for the reader's end, and counts the close.
 //
 //go:noinline
 func (c *conn) finish(r *reader) {
 	if c.room != nil {
 		c.leave()
 	}
-	<-c.wsClosed
+	c.closeWebSocket()
 	r.cancel()
 	r.wg.Wait()
 
@@ -346,37 +346,19 @@ func readFrame(r io.Reader, limit int64) ([]byte, error) {
 	}
 }
 
-// writeLoop is a writer: it writes the queued messages in order and ends
-// when the queue is empty. Once the connection is closing it flushes the
-// queue (unless the close is abrupt), closes the WebSocket with the code
-// and reason, and closes wsClosed.
-func (c *conn) writeLoop() {
-	finished := false
-	defer c.writerExited(&finished) // after recovered
-	defer c.recovered("writer")
+// writeQueued writes the queued messages in order until the queue is
+// empty or the connection is closing (finish flushes the rest). A failed
+// write closes the connection, unless signaling goes on over DataChannels.
+//
+//go:noinline
+func (c *conn) writeQueued() {
 	for {
 		c.mu.Lock()
-		if c.closing {
-			code, reason, abrupt := c.code, c.reason, c.abrupt
-			c.mu.Unlock()
-			if !abrupt {
-				for {
-					b, ok := c.pop()
-					if !ok || c.write(b) != nil {
-						break
-					}
-				}
+		if c.closing || len(c.queue) == 0 {
+			if len(c.queue) == 0 {
+				c.queue = nil // a burst's backing array goes with it
 			}
-			_ = c.ws.Close(websocket.StatusCode(code), reason)
-			finished = true
-			c.wsClosedOnce.Do(func() { close(c.wsClosed) })
-			return
-		}
-		if len(c.queue) == 0 {
-			c.queue = nil // a burst's backing array goes with it
-			c.writing = false
 			c.mu.Unlock()
-			finished = true
 			return
 		}
 		b := c.popLocked()
@@ -392,21 +374,28 @@ func (c *conn) writeLoop() {
 			c.mu.Lock()
 			c.closeLocked(1001, "CLIENT-CLOSED: write: "+err.Error(), true)
 			c.mu.Unlock()
+			return
 		}
 	}
 }
 
-// writerExited runs when a writer returns. One that died of a panic
-// (recovered has closed the connection) will not close the WebSocket:
-// serve must not wait for that.
-func (c *conn) writerExited(finished *bool) {
-	if *finished {
-		return
-	}
+// closeWebSocket runs once the connection is closing: it writes what is
+// queued (unless the close is abrupt) and closes the WebSocket with the
+// close's code and reason.
+func (c *conn) closeWebSocket() {
+	defer c.recovered("close")
 	c.mu.Lock()
-	c.writing = false
+	code, reason, abrupt := c.code, c.reason, c.abrupt
 	c.mu.Unlock()
-	c.wsClosedOnce.Do(func() { close(c.wsClosed) })
+	if !abrupt && !c.wsGone.Load() {
+		for {
+			b, ok := c.pop()
+			if !ok || c.write(b) != nil {
+				break
+			}
+		}
+	}
+	_ = c.ws.Close(websocket.StatusCode(code), reason)
 }
 
 func (c *conn) popLocked() []byte {
@@ -452,6 +441,8 @@ func (c *conn) awaitRedirectClose(in <-chan frame) {
 			c.closeLocked(CloseNormal, "REDIRECT", true)
 			c.mu.Unlock()
 			return
+		case <-c.writeC:
+			c.writeQueued()
 		case <-t.C:
 			c.fail(closeErr(CloseNormal, "REDIRECT", ""))
 			return
@@ -500,6 +491,8 @@ func (c *conn) ownerLoop(in <-chan frame) {
 			stop = o.onDataChannel(f)
 		case <-o.dutyC:
 			o.onDuties()
+		case <-c.writeC:
+			c.writeQueued()
 		case <-o.silenceC:
 			o.onSilence()
 			return
@@ -554,6 +547,7 @@ func (o *owner) onFrame(f frame) bool {
 		return true
 	}
 	if c.redirected {
+		c.writeQueued() // the redirect
 		c.awaitRedirectClose(o.in)
 		return true
 	}

@@ -100,14 +100,14 @@
 // drops a messaging message for that receiver (counted) and closes a
 // connection whose signaling channel overflows with 4409 SEND-QUEUE-FULL.
 //
-// Concurrency: each WebSocket has two goroutines, and a third while it has
-// messages to send. The owner (started by the HTTP handler, which returns
-// once the WebSocket is accepted: net/http's goroutine and the request go)
-// alone decodes client messages, calls the room and runs the connection's
-// timed duties; a reader hands it one frame at a time; a writer, started when a message is
-// queued and gone once the queue is empty, drains the bounded send queue
-// (256 messages; a client that lets it fill up is closed), and the writer
-// of the close flushes it and performs the close handshake. The room
+// Concurrency: each WebSocket has two goroutines. The owner (started by
+// the HTTP handler, which returns once the WebSocket is accepted: net/http's
+// goroutine and the request go) alone decodes client messages, calls the
+// room, runs the connection's timed duties and writes: Send queues a
+// message in the bounded send queue (256 messages; a client that lets it
+// fill up is closed) and wakes the owner, and at the close the owner
+// flushes the queue and performs the close handshake. A reader hands the
+// owner one frame at a time. No goroutine is started per message. The room
 // reaches a connection only through room.DataChannelPeer (Send, Close,
 // Switched never block; ReceiveDataChannel hands a signaling channel's
 // message to the owner and waits at most until the connection closes).

@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"runtime"
+	rtmetrics "runtime/metrics"
 	"strings"
 	"testing"
 )
@@ -12,18 +13,22 @@ func goroutinesIn(fn string) int {
 	return strings.Count(string(buf[:runtime.Stack(buf, true)]), fn+"(")
 }
 
-func writers() int { return goroutinesIn("signaling.(*conn).writeLoop") }
+// goroutinesCreated is the process's count of goroutines created so far.
+func goroutinesCreated() uint64 {
+	s := []rtmetrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	rtmetrics.Read(s)
+	return s[0].Value.Uint64()
+}
 
-// TestWriterOnlyWhileSending: an idle connection keeps two goroutines, its
-// owner and its reader, and neither the HTTP handler's nor a writer; a
-// burst of messages starts a writer, arrives complete and in order, and
-// the writer is gone again once the queue is drained. The close still
-// flushes what was queued before it.
-func TestWriterOnlyWhileSending(t *testing.T) {
+// TestOwnerWrites: a connection keeps two goroutines, its owner and its
+// reader, and neither the HTTP handler's nor one per message: fifty pushes,
+// each read by the client before the next, start no goroutine on the
+// server, and a burst of fifty arrives complete and in order. The close
+// still flushes what was queued before it.
+func TestOwnerWrites(t *testing.T) {
 	ts := newTestServer(t)
 	c := dial(t, ts.url)
 	o := ts.join(t, c, "recvonly")
-	ts.waitFor(t, "no writer on an idle connection", func() bool { return writers() == 0 })
 	for fn, want := range map[string]int{
 		"signaling.(*conn).ownerLoop":   1,
 		"signaling.(*conn).readLoop":    1,
@@ -38,6 +43,20 @@ func TestWriterOnlyWhileSending(t *testing.T) {
 		t.Fatal("connection not found")
 	}
 	const n = 50
+	before := goroutinesCreated()
+	for i := range n {
+		if err := rc.Push(map[string]any{"i": i}); err != nil {
+			t.Fatal(err)
+		}
+		if m := c.recv(); m["type"] != "push" {
+			t.Fatalf("push %d: got %v", i, m)
+		}
+	}
+	// The test's own client may start a few; a goroutine per message would
+	// be fifty.
+	if created := goroutinesCreated() - before; created > n/5 {
+		t.Errorf("%d goroutines created for %d messages written one at a time", created, n)
+	}
 	for i := range n {
 		if err := rc.Push(map[string]any{"i": i}); err != nil {
 			t.Fatal(err)
@@ -52,7 +71,6 @@ func TestWriterOnlyWhileSending(t *testing.T) {
 			t.Fatalf("push %d arrived as number %d: order lost", int(got), i)
 		}
 	}
-	ts.waitFor(t, "the writer to end after the burst", func() bool { return writers() == 0 })
 	if err := rc.Push(map[string]any{"last": true}); err != nil {
 		t.Fatal(err)
 	}
