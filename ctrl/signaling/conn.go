@@ -41,10 +41,12 @@ var (
 // of N tells each of the N members, and a writer goroutine started for
 // each of those bursts used to leave its grown stack behind in the stack
 // spans of the long-lived goroutines. The room's DataChannel readers hand
-// the owner the messages of the signaling channels (ReceiveDataChannel). Send, Close, Switched and ReceiveDataChannel (the
-// room.DataChannelPeer side) may be called from any goroutine; only
-// ReceiveDataChannel waits, and only until the owner takes the message or
-// the connection is closing.
+// the owner the messages of the signaling channels (ReceiveDataChannel).
+// Send, Close, Switched and ReceiveDataChannel (the room.DataChannelPeer
+// side) may be called from any goroutine; only ReceiveDataChannel waits,
+// and only until the owner takes the message or the connection is closing.
+// A close begun while the owner is busy (an auth webhook in flight, a
+// write to a slow client) reaches the WebSocket once the owner returns.
 //
 // When signaling switched with ignore_disconnect_websocket, the end of the
 // WebSocket does not end the connection: the owner loop goes on with the
