@@ -85,9 +85,10 @@ type conn struct {
 	wsGone     atomic.Bool // the WebSocket ended; the connection goes on
 
 	// Owned by the owner loop.
-	log       *slog.Logger // baseLog plus the connection's ids once joined
-	room      *room.Connection
-	lastStats time.Time
+	writeTimer *time.Timer  // bounds each write (write); made at the first
+	log        *slog.Logger // baseLog plus the connection's ids once joined
+	room       *room.Connection
+	lastStats  time.Time
 }
 
 // dcFrame is one message of a signaling DataChannel.
@@ -275,7 +276,10 @@ func (c *conn) readLoop(ctx context.Context, in chan<- frame) {
 	}
 	limit := c.s.cfg.MaxMessageBytes
 	for {
-		typ, r, err := c.ws.Reader(ctx)
+		// No deadline and no cancellation for the read itself: the close
+		// of the WebSocket (finish) ends it. A cancellable context would
+		// cost the library a registration per frame.
+		typ, r, err := c.ws.Reader(context.Background())
 		if err != nil {
 			deliver(frame{gone: err})
 			return
@@ -416,10 +420,32 @@ func (c *conn) pop() ([]byte, bool) {
 	return c.popLocked(), true
 }
 
+// write writes one text frame (owner only). A write that takes longer than
+// writeTimeout ends the WebSocket: the connection's one write timer closes
+// it, and the write returns an error. A context with a deadline per write
+// would allocate a timer and a context for every message, and the library
+// one more registration per call (notifies to a channel of N are N² writes
+// over N joins).
 func (c *conn) write(b []byte) error {
-	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-	defer cancel()
-	return c.ws.Write(ctx, websocket.MessageText, b)
+	d := writeTimeout
+	if c.s.cfg.writeTimeout > 0 {
+		d = c.s.cfg.writeTimeout
+	}
+	if c.writeTimer == nil {
+		c.writeTimer = time.AfterFunc(d, c.writeTimedOut)
+	} else {
+		c.writeTimer.Reset(d)
+	}
+	err := c.ws.Write(context.Background(), websocket.MessageText, b)
+	c.writeTimer.Stop()
+	return err
+}
+
+// writeTimedOut runs on the write timer's goroutine: the client has not
+// taken a frame for writeTimeout.
+func (c *conn) writeTimedOut() {
+	c.s.metrics.writeTimeouts.Inc()
+	_ = c.ws.CloseNow()
 }
 
 // redirectGrace is how long a redirected client has to close its

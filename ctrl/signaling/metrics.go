@@ -3,19 +3,20 @@ package signaling
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	accepted     prometheus.Counter
-	refused      prometheus.Counter
-	open         prometheus.Gauge
-	received     *prometheus.CounterVec // type
-	closes       *prometheus.CounterVec // code, reason keyword
-	panics       prometheus.Counter
-	pings        prometheus.Counter
-	sendDrops    prometheus.Counter
-	dcIn         *prometheus.CounterVec // label
-	rpc          *prometheus.CounterVec // method, code
-	wsGone       prometheus.Counter
-	authFailures prometheus.Counter
-	redirects    prometheus.Counter
+	accepted      prometheus.Counter
+	refused       prometheus.Counter
+	open          prometheus.Gauge
+	received      *prometheus.CounterVec // type
+	closes        *prometheus.CounterVec // code, reason keyword
+	panics        prometheus.Counter
+	pings         prometheus.Counter
+	sendDrops     prometheus.Counter
+	writeTimeouts prometheus.Counter
+	dcIn          *prometheus.CounterVec // label
+	rpc           *prometheus.CounterVec // method, code
+	wsGone        prometheus.Counter
+	authFailures  prometheus.Counter
+	redirects     prometheus.Counter
 
 	// Upgrades refused with 429 by max_connects_per_second_per_address.
 	rateLimited          *prometheus.CounterVec // reason: address | table_full
@@ -41,6 +42,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "hayate_signaling_pings_total", Help: "ping messages sent."}),
 		sendDrops: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hayate_signaling_send_queue_overflows_total", Help: "Connections closed because their send queue was full."}),
+		writeTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hayate_signaling_write_timeouts_total", Help: "WebSockets closed because a frame could not be written within 10 s."}),
 		dcIn: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hayate_signaling_datachannel_messages_total", Help: "Messages taken from the signaling DataChannels, by label (signaling, notify, push, stats, rpc)."}, []string{"label"}),
 		rpc: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -59,7 +62,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.rateLimitedAddress = m.rateLimited.WithLabelValues("address")
 	m.rateLimitedTableFull = m.rateLimited.WithLabelValues("table_full")
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.accepted, m.refused, m.open, m.received, m.closes, m.panics, m.pings, m.sendDrops, m.dcIn, m.rpc, m.wsGone, m.authFailures, m.redirects, m.rateLimited} {
+		for _, c := range []prometheus.Collector{m.accepted, m.refused, m.open, m.received, m.closes, m.panics, m.pings, m.sendDrops, m.writeTimeouts, m.dcIn, m.rpc, m.wsGone, m.authFailures, m.redirects, m.rateLimited} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

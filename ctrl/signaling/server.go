@@ -132,6 +132,8 @@ type Config struct {
 	// now and newID make room output deterministic in tests.
 	now   func() time.Time
 	newID func() string
+	// writeTimeout replaces the constant in tests (0: writeTimeout).
+	writeTimeout time.Duration
 }
 
 // Server serves the /signaling WebSocket. See the package doc.

@@ -5,6 +5,7 @@ import (
 	rtmetrics "runtime/metrics"
 	"strings"
 	"testing"
+	"time"
 )
 
 // goroutinesIn counts the goroutines with fn in their stack.
@@ -79,4 +80,37 @@ func TestOwnerWrites(t *testing.T) {
 		t.Fatalf("got %v before the close, want the last push", m)
 	}
 	c.expectClose(CloseNormal, "DISCONNECTED-API")
+}
+
+// TestWriteTimeoutClosesStalledClient: a client that stops reading fills
+// the TCP buffers; the write that then blocks for the write timeout ends
+// the connection (counted), and the server's other work goes on.
+func TestWriteTimeoutClosesStalledClient(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.writeTimeout = 200 * time.Millisecond })
+	c := dial(t, ts.url)
+	o := ts.join(t, c, "recvonly")
+	rc, ok := ts.Rooms().Connection(o["connection_id"].(string))
+	if !ok {
+		t.Fatal("connection not found")
+	}
+	// The client reads nothing more. 100 pushes of 200 kB are more than
+	// loopback's socket buffers hold, and fewer than the send queue's 256.
+	big := strings.Repeat("x", 200_000)
+	for i := range 100 {
+		if err := rc.Push(map[string]any{"i": i, "pad": big}); err != nil {
+			break // the connection is already gone
+		}
+	}
+	ts.waitFor(t, "the stalled write to time out", func() bool {
+		return ts.counter(t, "hayate_signaling_write_timeouts_total") == 1
+	})
+	ts.waitFor(t, "the connection to close", func() bool {
+		return ts.counter(t, "hayate_signaling_closes_total", "code", "1001") == 1
+	})
+	if n := ts.counter(t, "hayate_signaling_send_queue_overflows_total"); n != 0 {
+		t.Errorf("%v send queue overflows; the write timeout should have ended it", n)
+	}
+	// Another client still joins.
+	c2 := dial(t, ts.url)
+	ts.join(t, c2, "recvonly")
 }
