@@ -677,7 +677,7 @@ func (c *Connection) maybeCreatedLocked() {
 	c.eventWebhookLocked("connection.created", nil)
 	if c.reg.cfg.Notify {
 		msg := c.notifyLocked(EventConnectionCreated, now)
-		data := []notifyMember{}
+		data := make([]notifyMember, 0, len(c.ch.members)) // non-nil: "data": [] when alone
 		for _, m := range c.ch.members {
 			if m != c && m.created && m.bundleID != c.bundleID {
 				data = append(data, notifyMember{ClientID: m.clientID, ConnectionID: m.id,
