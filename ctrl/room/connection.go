@@ -221,6 +221,16 @@ func (c *Connection) desiredLocked() []wanted {
 	return out
 }
 
+// forwardsLocked reports whether one of c's sections forwards track id.
+func (c *Connection) forwardsLocked(id string) bool {
+	for i := range c.sections {
+		if s := &c.sections[i]; !s.own && s.source == id {
+			return true
+		}
+	}
+	return false
+}
+
 // wantsUnchangedLocked reports, without allocating, whether
 // planLocked(desiredLocked()) would return c.sections as they are: every
 // track c should receive has a section forwarding it, and no section
@@ -230,7 +240,7 @@ func (c *Connection) wantsUnchangedLocked() bool {
 	n, missing := 0, false
 	c.eachWantedLocked(func(w wanted) bool {
 		n++
-		missing = !slices.ContainsFunc(c.sections, func(s section) bool { return !s.own && s.source == w.t.id })
+		missing = !c.forwardsLocked(w.t.id)
 		return !missing
 	})
 	if missing {
@@ -705,11 +715,12 @@ func (c *Connection) maybeCreatedLocked() {
 // copies.
 func (c *Connection) broadcastLocked(msg notifyMessage) {
 	var b []byte
+	sent := c.reg.metrics.notifies.WithLabelValues(msg.EventType)
 	for _, m := range c.ch.members {
 		if m == c || !m.created || m.left || m.bundleID == c.bundleID {
 			continue
 		}
-		c.reg.metrics.notifies.WithLabelValues(msg.EventType).Inc()
+		sent.Inc()
 		if m.noNotify {
 			continue // the auth webhook's signaling_notify: false
 		}

@@ -427,14 +427,10 @@ func (c *conn) pop() ([]byte, bool) {
 // one more registration per call (notifies to a channel of N are N² writes
 // over N joins).
 func (c *conn) write(b []byte) error {
-	d := writeTimeout
-	if c.s.cfg.writeTimeout > 0 {
-		d = c.s.cfg.writeTimeout
-	}
 	if c.writeTimer == nil {
-		c.writeTimer = time.AfterFunc(d, c.writeTimedOut)
+		c.writeTimer = time.AfterFunc(c.s.cfg.writeTimeout, c.writeTimedOut)
 	} else {
-		c.writeTimer.Reset(d)
+		c.writeTimer.Reset(c.s.cfg.writeTimeout)
 	}
 	err := c.ws.Write(context.Background(), websocket.MessageText, b)
 	c.writeTimer.Stop()

@@ -132,7 +132,8 @@ type Config struct {
 	// now and newID make room output deterministic in tests.
 	now   func() time.Time
 	newID func() string
-	// writeTimeout replaces the constant in tests (0: writeTimeout).
+	// writeTimeout bounds one frame write; tests shorten it (0: the
+	// constant writeTimeout).
 	writeTimeout time.Duration
 }
 
@@ -167,6 +168,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.PongTimeout == 0 {
 		cfg.PongTimeout = DefaultPongTimeout
+	}
+	if cfg.writeTimeout == 0 {
+		cfg.writeTimeout = writeTimeout
 	}
 	if cfg.MaxMessageBytes == 0 {
 		cfg.MaxMessageBytes = DefaultMaxMessageBytes
