@@ -62,7 +62,9 @@ func TestReceiverJoinLeavesOtherReceiversAlone(t *testing.T) {
 
 // TestWantsUnchangedFollowsThePlan: the allocation-free check agrees with
 // the plan when a publisher joins and when one leaves while the receiver
-// is between offer and answer, where its sections lag behind the channel.
+// is between offer and answer, where its sections lag behind the channel,
+// also when the sections forward as many tracks as it should receive but
+// not the same ones.
 func TestWantsUnchangedFollowsThePlan(t *testing.T) {
 	e := newEnv(t)
 	r := e.join("R", req(RoleRecvOnly))
@@ -100,4 +102,29 @@ func TestWantsUnchangedFollowsThePlan(t *testing.T) {
 	r.answer(t, msgs)
 	r.answer(t, r.p.take(t))
 	check("both departures answered", true)
+
+	s3 := e.join("S3", req(RoleSendOnly))
+	s3.connect(t)
+	r.answer(t, r.p.take(t))
+	check("S3 answered", true)
+	s4 := e.join("S4", req(RoleSendOnly))
+	s4.connect(t)
+	msgs = r.p.take(t)
+	s3.c.Leave()
+	r.answer(t, msgs)
+	r.answer(t, r.p.take(t))
+	check("S3 and S4 answered", true)
+	// R is re-offered S5 at once (sections for S4 and S5); before it
+	// answers, S4 leaves and S6 publishes: R should receive S5 and S6, as
+	// many tracks as its sections forward, but not the same ones.
+	s5 := e.join("S5", req(RoleSendOnly))
+	s5.connect(t)
+	msgs = r.p.take(t)
+	s4.c.Leave()
+	s6 := e.join("S6", req(RoleSendOnly))
+	s6.connect(t)
+	check("S4 swapped for S6 while R answers S5", false)
+	r.answer(t, msgs)
+	r.answer(t, r.p.take(t))
+	check("S5 and S6 answered", true)
 }
