@@ -18,10 +18,12 @@ import (
 	"github.com/pion/srtp/v3"
 )
 
-// History of sent video per upstream track, for NACK answers: 1024 packets
-// is about 3 s of 2.5 Mb/s video.
+// History of received video per upstream track, for NACK answers: at most
+// 1024 packets, and what arrived in the last historyRetain (libwebrtc keeps
+// a sent packet for max(1 s, 3 RTT)). 2 s of 2.5 Mb/s video is 625 kB.
 const (
 	historySlots   = 1024
+	historyRetain  = 2 * time.Second
 	maxPacketBytes = 1500
 	// egressBatch bounds the datagrams queued before a sendmmsg flush.
 	egressBatch = 1024
@@ -358,7 +360,7 @@ func (l *loopState) addUpstream(t *transport, u Upstream) {
 	for i, rid := range rids {
 		up := &upTrack{src: src, index: i, rid: rid}
 		if u.Kind == KindVideo {
-			up.history = ringbuf.NewHistory(historySlots, maxPacketBytes)
+			up.history = ringbuf.NewHistory(historySlots, maxPacketBytes, historyRetain)
 			up.nack = feedback.NewNACKTracker(512)
 		}
 		src.layers = append(src.layers, up)
@@ -620,7 +622,7 @@ func (l *loopState) handleRTP(t *transport, b []byte, from netip.AddrPort, now i
 		}
 	}
 	if up.history != nil {
-		up.history.Put(seq, pkt)
+		up.history.Put(seq, pkt, now)
 	}
 	if src.kind == KindAudio {
 		if off, n, ok := media.FindExtension(pkt, ExtAudioLevel); ok && n >= 1 {
