@@ -144,6 +144,7 @@ func run(ctx context.Context, s *session, groups [][]member, m *Measurement) err
 	// divided by the last group's size. With splitLast that is the cost of
 	// one more subscriber in steady state.
 	var mem0, live0 float64
+	var settled time.Duration
 	memErr := errors.New("not read")
 	jctx, cancel := context.WithTimeout(ctx, o.ReadyTimeout)
 	defer cancel()
@@ -153,6 +154,10 @@ func run(ctx context.Context, s *session, groups [][]member, m *Measurement) err
 				if _, err := s.waitReady(ctx, time.Now().Add(o.ReadyTimeout)); err != nil {
 					return err
 				}
+				if err := sleep(ctx, memSettle); err != nil {
+					return err
+				}
+				settled = memSettle
 			}
 			mem0, live0, memErr = s.c.memory(ctx)
 		}
@@ -164,7 +169,7 @@ func run(ctx context.Context, s *session, groups [][]member, m *Measurement) err
 	if err != nil {
 		return err
 	}
-	m.JoinTime = time.Since(start)
+	m.JoinTime = time.Since(start) - settled
 	m.Incomplete = incomplete
 	s.mu.Lock()
 	m.Joined = len(s.clients)

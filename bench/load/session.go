@@ -28,6 +28,11 @@ const (
 	connectTimeout = 30 * time.Second
 	// grace is the wait after the window for its last packets to arrive.
 	grace = 300 * time.Millisecond
+	// memSettle is how long the first clients' media flows before memory
+	// is read for the subscribers that join next: a publisher's packet
+	// history grows with its first seconds of media (Hayate keeps 2 s of
+	// each video layer) and belongs to the publisher, not to them.
+	memSettle = 3 * time.Second
 	// idleWindow is how long the server's CPU and allocations are read with
 	// the media paused: one signaling ping interval (Hayate's default 5 s), so
 	// each client's ping, pong and stats report falls in it once, as in the
