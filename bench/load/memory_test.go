@@ -69,7 +69,7 @@ func TestMemoryLeavesOutPoolsAndScrapes(t *testing.T) {
 	for range 3 {
 		scrapeGzipped()
 	}
-	if d := read() - base; d > 4*mb {
+	if d := read() - base; d > 2*mb {
 		t.Errorf("pooled buffers and scrapes read as %.1f MB more", d/mb)
 	}
 
