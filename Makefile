@@ -55,14 +55,14 @@ bench-compare: ## build hayate and the pion baseline (temp dir), run the standar
 	"$$tmp/hayate" load --scenario standard --gso both --duration $(LOAD_DURATION) \
 	  --server-bin "$$tmp/hayate" --baseline-bin "$$tmp/baseline"
 
-profile: ## CPU and allocation profiles of hayate under the fanout 50 load, saved in a temp dir, with pprof -top of each
+profile: ## CPU and allocation profiles of hayate (its default GSO on) over 20 s of the fanout 1→200 load, saved in a temp dir, with pprof -top of each
 	@tmp=$$(mktemp -d) && \
 	$(GO) build -o "$$tmp/hayate" ./cmd/hayate && \
-	"$$tmp/hayate" load --scenario fanout --subs 50 --duration 11s --baseline=false \
+	"$$tmp/hayate" load --scenario fanout --subs 200 --gso on --duration 20s --baseline=false \
 	  --server-bin "$$tmp/hayate" --profile-dir "$$tmp" && \
 	echo "== CPU profile: $$tmp/hayate-cpu.pprof" && \
 	$(GO) tool pprof -top "$$tmp/hayate" "$$tmp/hayate-cpu.pprof" 2>/dev/null | head -45 && \
 	echo "== allocation profile (objects): $$tmp/hayate-allocs.pprof" && \
-	$(GO) tool pprof -top -sample_index=alloc_objects "$$tmp/hayate" "$$tmp/hayate-allocs.pprof" 2>/dev/null | head -30
+	$(GO) tool pprof -top -sample_index=alloc_objects -base "$$tmp/hayate-allocs-base.pprof" "$$tmp/hayate" "$$tmp/hayate-allocs.pprof" 2>/dev/null | head -30
 
 .PHONY: bench-compare profile

@@ -126,9 +126,11 @@ type Options struct {
 	ReadyTimeout time.Duration
 
 	// ProfileDir, when set, receives each server's CPU and allocation
-	// profiles of the window (its first 10 s at most; /debug/pprof/profile
-	// and the delta of /debug/pprof/allocs): hayate-cpu.pprof,
-	// hayate-allocs.pprof, baseline-cpu.pprof, baseline-allocs.pprof.
+	// profiles of the window: hayate-cpu.pprof (/debug/pprof/profile over
+	// the window's whole seconds, a minute at most), and hayate-allocs.pprof
+	// with hayate-allocs-base.pprof, /debug/pprof/allocs after a forced GC
+	// at the window's end and at its start (read the window's allocations
+	// with go tool pprof -base); the same for baseline-*.
 	ProfileDir string
 	// Log receives progress and notes; nil discards them.
 	Log io.Writer

@@ -195,6 +195,17 @@ func run(ctx context.Context, s *session, groups [][]member, m *Measurement) err
 	return nil
 }
 
+// fetchAllocs saves the allocation profile as name in o.ProfileDir, after
+// two forced GCs: a profile counts the allocations up to the GC before the
+// last one, so one GC would leave out those since the last but one (among
+// the joins, for the profile at the window's start).
+func (s *session) fetchAllocs(ctx context.Context, name string) error {
+	if _, err := s.c.get(ctx, "/debug/pprof/heap?gc=1&debug=1"); err != nil {
+		return err
+	}
+	return s.fetchProfile(ctx, "/debug/pprof/allocs?gc=1", name)
+}
+
 // fetchProfile saves an admin pprof path as name in o.ProfileDir.
 func (s *session) fetchProfile(ctx context.Context, path, name string) error {
 	b, err := s.c.get(ctx, path)

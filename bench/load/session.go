@@ -584,6 +584,15 @@ func (s *session) window(ctx context.Context, m *Measurement) error {
 		m.IdleMallocs = max(0, (ic-ib)-(ib-ia)) / idleWindow.Seconds()
 	}
 	s.phase.Store(phaseWarm)
+	name := s.c.spec.kind.String()
+	if s.o.ProfileDir != "" {
+		// The window's allocation profile is the difference of two taken
+		// here and after the window (this one the base of go tool pprof
+		// -base).
+		if err := s.fetchAllocs(ctx, name+"-allocs-base.pprof"); err != nil {
+			return err
+		}
+	}
 	if err := sleep(ctx, grace); err != nil {
 		return err
 	}
@@ -600,16 +609,12 @@ func (s *session) window(ctx context.Context, m *Measurement) error {
 	}
 	u0, k0, usErr := s.c.userSys()
 	var prof chan error
-	name := s.c.spec.kind.String()
 	if s.o.ProfileDir != "" {
-		// Both are delta profiles of the same seconds of the window.
-		secs := max(1, min(10, int(s.o.Duration/time.Second)))
-		prof = make(chan error, 2)
+		// The CPU profile covers the window's whole seconds, up to a minute.
+		secs := max(1, min(60, int(s.o.Duration/time.Second)))
+		prof = make(chan error, 1)
 		go func() {
 			prof <- s.fetchProfile(ctx, fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), name+"-cpu.pprof")
-		}()
-		go func() {
-			prof <- s.fetchProfile(ctx, fmt.Sprintf("/debug/pprof/allocs?seconds=%d", secs), name+"-allocs.pprof")
 		}()
 	}
 	self0 := selfCPU()
@@ -644,10 +649,11 @@ func (s *session) window(ctx context.Context, m *Measurement) error {
 		m.Mallocs = max(0, (c-b)-(b-a))
 	}
 	if prof != nil {
-		for range 2 {
-			if err := <-prof; err != nil {
-				fmt.Fprintf(s.o.Log, "# profile: %v\n", err)
-			}
+		if err := <-prof; err != nil {
+			fmt.Fprintf(s.o.Log, "# profile: %v\n", err)
+		}
+		if err := s.fetchAllocs(ctx, name+"-allocs.pprof"); err != nil {
+			fmt.Fprintf(s.o.Log, "# profile: %v\n", err)
 		}
 	}
 
