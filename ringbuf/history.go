@@ -18,9 +18,9 @@ const historyInitialBytes = 32 << 10
 // 32 KiB. When a packet needs room, the oldest packets give it theirs,
 // unless one of them is younger than the retention given to NewHistory:
 // then the arena doubles instead, up to Slots() × MaxPacketSize() bytes.
-// So a stream keeps about its retention's worth of packets in memory, and
-// a 150 kb/s simulcast layer holds a few kilobytes where a full-size slot
-// per packet would hold 1.5 MB. The arena grows only while a stream speeds
+// So a stream keeps about its retention's worth of packets in memory (up to
+// twice that, as the arena doubles): with 2 s, a 150 kb/s simulcast layer
+// holds 64 KiB where a full-size slot per packet would hold 1.5 MB. The arena grows only while a stream speeds
 // up; a steady stream's Put and Get do not allocate.
 //
 // A History has one owner (the loop that owns the stream) and no
@@ -37,10 +37,10 @@ type History struct {
 	where []int32
 	mask  uint16
 
-	// order is a ring of the stored packets, oldest first: arena offsets
-	// rise with age within a lap of the arena. An entry whose slot has
-	// since been given to another packet is stale and only waits to be
-	// dropped.
+	// order is a ring of the stored packets, oldest first; within a lap of
+	// the arena, a later entry lies at a higher offset. An entry whose
+	// slot has since been given to another packet is stale and only waits
+	// to be dropped.
 	order       []histEntry
 	head, count int
 	maxSize     int
@@ -50,7 +50,6 @@ type History struct {
 
 	stored   uint64
 	tooLarge uint64
-	grown    int
 }
 
 type histEntry struct {
@@ -193,7 +192,6 @@ func (h *History) drop(now int64) bool {
 // into it, oldest first from its start.
 func (h *History) grow() {
 	h.compact(make([]byte, min(2*len(h.arena), h.maxArena)))
-	h.grown++
 }
 
 // compact drops the stale entries from order, keeping the others in their
