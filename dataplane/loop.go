@@ -1,8 +1,10 @@
 package dataplane
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"time"
 
@@ -1265,6 +1267,13 @@ func (l *loopState) allocate(t *transport, now int64) {
 	l.layers = forward.Allocate(l.alloc, budget, 1.2, l.layers)
 	for i, d := range l.allocDowns {
 		if want := l.layers[i]; want != d.target && want >= 0 {
+			if log := l.p.log; want < d.requested && want < d.target && log != nil && log.Enabled(context.Background(), slog.LevelDebug) {
+				// Why a layer that was asked for was taken away: the
+				// estimate and what the estimator saw.
+				log.Debug("layer lowered by the bandwidth estimate", "transport", t.id, "from", d.target, "to", want,
+					"requested", d.requested, "estimate_bps", int64(t.ls.bwe.Estimate()), "budget_bps", int64(budget),
+					"delivered_bps", int64(t.ls.bwe.Delivered()), "loss", t.ls.bwe.Loss(), "layer_bps", fmt.Sprint(l.alloc[i].Rates))
+			}
 			d.target = want
 			d.pliRetries = 0
 			if want != d.current {

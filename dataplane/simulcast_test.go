@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -211,6 +212,8 @@ func TestAutomaticLayerFollowsEstimate(t *testing.T) {
 		src.layers[i].rate = r
 	}
 	d := sub.ls.downsByID["pub:1"]
+	var logged bytes.Buffer
+	l.p.log = slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	for _, tc := range []struct {
 		estimate float64
 		want     int
@@ -229,6 +232,12 @@ func TestAutomaticLayerFollowsEstimate(t *testing.T) {
 			t.Fatalf("estimate %.0f: target layer %d (requested %d), want %d", tc.estimate, d.target, d.requested, tc.want)
 		}
 		d.current = d.target // as if the keyframe had come
+	}
+	// Each time the estimate took a requested layer away, the debug log
+	// says so with the figures (two of the steps above lowered it).
+	if got := strings.Count(logged.String(), "layer lowered by the bandwidth estimate"); got != 2 ||
+		!strings.Contains(logged.String(), "from=2 to=1 requested=2 estimate_bps=700000") {
+		t.Errorf("the debug log of the lowered layers:\n%s", logged.String())
 	}
 	// An explicit request caps the automatic choice.
 	if err := l.setLayer(sub, "pub:1", "r0"); err != nil {
