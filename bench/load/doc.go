@@ -52,7 +52,11 @@
 //
 // The load runs in this process, beside the server, on the same cores:
 // subscribers have no interceptors and read into one reused buffer per
-// track; publishers answer NACKs and send sender reports. The summary line
+// track; publishers answer NACKs and send sender reports. The clients share
+// what a browser makes for each connection but the server never sees being
+// made: one DTLS certificate, the throwaway offer sent as connect.sdp (one
+// for publishers, one for subscribers) and the list of interfaces; each
+// still runs its own ICE and DTLS handshake. The summary line
 // on Options.Log gives the clients' own CPU in the window: close to the
 // number of cores means the clients, not the server, set the pace (loss and
 // latency then say more about the clients than about the server; CPU per

@@ -3,6 +3,9 @@ package load
 import (
 	"cmp"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -227,6 +230,37 @@ func newSession(o Options, c *child, channel string) *session {
 // now is monotonic ns since the session's epoch, the clock of every stamp.
 func (s *session) now() int64 { return time.Since(s.epoch).Nanoseconds() }
 
+// What every load client shares, made once per process: a browser makes a
+// DTLS certificate and a throwaway offer (connect.sdp) for each connection,
+// which the server never sees being made; on this machine the clients' CPU
+// is taken from the server's, most of all while hundreds join at once. The
+// handshake itself (ECDHE, the certificate's signature checked by the
+// server) is still each client's own. The two offers differ in the
+// rtcp-fb lines of their interceptors.
+var (
+	sharedCert = sync.OnceValues(func() ([]webrtc.Certificate, error) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		cert, err := webrtc.GenerateCertificate(key)
+		if err != nil {
+			return nil, err
+		}
+		return []webrtc.Certificate{*cert}, nil
+	})
+	publisherHint  = sync.OnceValues(func() (string, error) { return throwawayOffer(publisherInterceptors) })
+	subscriberHint = sync.OnceValues(func() (string, error) { return throwawayOffer(subscriberInterceptors) })
+)
+
+func throwawayOffer(ic func(*webrtc.MediaEngine, *interceptor.Registry) error) (string, error) {
+	certs, err := sharedCert()
+	if err != nil {
+		return "", err
+	}
+	return soraclient.ThrowawayOffer(soraclient.Config{Interceptors: ic, Certificates: certs})
+}
+
 // publisherInterceptors answer the server's NACKs and send sender reports;
 // nothing runs on received packets.
 func publisherInterceptors(m *webrtc.MediaEngine, r *interceptor.Registry) error {
@@ -320,7 +354,21 @@ func (s *session) join(ctx context.Context, m member) error {
 	}
 	se := soraclient.LoopbackSettingEngine()
 	se.SetNet(cn)
+	certs, err := sharedCert()
+	if err != nil {
+		return fmt.Errorf("%w: client certificate: %w", ErrClients, err)
+	}
+	hint := subscriberHint
+	if m.sends() {
+		hint = publisherHint
+	}
+	connectSDP, err := hint()
+	if err != nil {
+		return fmt.Errorf("%w: connect offer: %w", ErrClients, err)
+	}
 	cfg := soraclient.Config{
+		Certificates:  certs,
+		ConnectSDP:    connectSDP,
 		SettingEngine: se,
 		SignalingURL:  s.c.signaling,
 		ChannelID:     cmp.Or(m.channel, s.channel),

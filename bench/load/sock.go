@@ -98,14 +98,20 @@ type clientNet struct {
 }
 
 // newClientNet returns a Net whose sockets record in rx when each RTP
-// datagram arrived (kernel time) and in tx when each was sent.
+// datagram arrived (kernel time) and in tx when each was sent. The list of
+// interfaces is read once per process (sharedNet).
 func newClientNet(rx, tx *pktTimes, gro bool) (*clientNet, error) {
-	n, err := stdnet.NewNet()
+	n, err := sharedNet()
 	if err != nil {
 		return nil, err
 	}
 	return &clientNet{Net: n, rx: rx, tx: tx, gro: gro}, nil
 }
+
+// sharedNet reads the machine's interfaces for every client: pion's
+// stdnet.NewNet lists them and their addresses on each call, and nothing
+// changes them during a run. The Net is only read afterwards.
+var sharedNet = sync.OnceValues(stdnet.NewNet)
 
 func (n *clientNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
 	c, err := net.ListenUDP(network, laddr)

@@ -123,9 +123,11 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		}
 	}
 
-	hint, err := c.throwawayOffer()
-	if err != nil {
-		return nil, err
+	hint := cfg.ConnectSDP
+	if hint == "" {
+		if hint, err = throwawayOffer(api, cfg.Certificates); err != nil {
+			return nil, err
+		}
 	}
 	c.life, c.cancel = context.WithCancel(context.Background())
 	ws, _, err := websocket.Dial(ctx, cfg.SignalingURL, nil) //nolint:bodyclose // coder/websocket owns the body
@@ -195,10 +197,20 @@ func (c *Client) connectMessage(sdp string) map[string]any {
 	return m
 }
 
-// throwawayOffer is the capability hint of connect: an offer of a PeerConnection
-// with one recvonly audio and one recvonly video transceiver, like the SDKs send.
-func (c *Client) throwawayOffer() (string, error) {
-	pc, err := c.api.NewPeerConnection(webrtc.Configuration{})
+// ThrowawayOffer returns what Connect sends as connect.sdp when
+// cfg.ConnectSDP is empty: the offer of a PeerConnection with one recvonly
+// audio and one recvonly video transceiver, like the SDKs send. Clients that
+// share a Config may share it.
+func ThrowawayOffer(cfg Config) (string, error) {
+	api, err := newAPI(&cfg)
+	if err != nil {
+		return "", fmt.Errorf("soraclient: building the pion API: %w", err)
+	}
+	return throwawayOffer(api, cfg.Certificates)
+}
+
+func throwawayOffer(api *webrtc.API, certs []webrtc.Certificate) (string, error) {
+	pc, err := api.NewPeerConnection(webrtc.Configuration{Certificates: certs})
 	if err != nil {
 		return "", fmt.Errorf("soraclient: throwaway PeerConnection: %w", err)
 	}
@@ -435,6 +447,9 @@ func (c *Client) handleOffer(m message, raw json.RawMessage) error {
 		if err := json.Unmarshal(m.Config, &conf); err != nil {
 			return fmt.Errorf("%w: offer.config %s: %w", ErrProtocol, m.Config, err)
 		}
+	}
+	if len(c.cfg.Certificates) > 0 {
+		conf.Certificates = c.cfg.Certificates
 	}
 	if c.cfg.ICEConfig != nil {
 		c.cfg.ICEConfig(&conf)

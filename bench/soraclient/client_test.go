@@ -3,6 +3,9 @@ package soraclient
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"runtime"
@@ -241,4 +244,59 @@ func TestSession(t *testing.T) {
 		t.Error("close event:", err)
 	}
 	_ = fc.pc.Close()
+}
+
+// TestSharedCertificateAndConnectSDP: clients given Certificates and a
+// ConnectSDP use them, and still connect (DTLS checks the answer's
+// fingerprint against the certificate the client presents).
+func TestSharedCertificateAndConnectSDP(t *testing.T) {
+	checkGoroutines(t)
+	f := newFakeSora(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := webrtc.GenerateCertificate(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fps, err := cert.GetFingerprints()
+	if err != nil || len(fps) == 0 {
+		t.Fatalf("fingerprints %v, %v", fps, err)
+	}
+	want := "a=fingerprint:" + fps[0].Algorithm + " " + strings.ToUpper(fps[0].Value)
+	certs := []webrtc.Certificate{*cert}
+
+	hint, err := ThrowawayOffer(Config{Certificates: certs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(hint, "m=audio") || !strings.Contains(hint, "m=video") || !strings.Contains(hint, "a=recvonly") {
+		t.Fatalf("ThrowawayOffer is not a recvonly audio+video offer:\n%s", hint)
+	}
+	if !strings.Contains(strings.ToUpper(hint), strings.ToUpper(want)) {
+		t.Errorf("ThrowawayOffer does not carry the given certificate's %s:\n%s", want, hint)
+	}
+
+	for i := range 2 {
+		c, err := Connect(ctx, Config{
+			SignalingURL: f.url(), ChannelID: "room-1", Role: "recvonly", Audio: true, Video: true,
+			Certificates: certs, ConnectSDP: hint,
+		})
+		if err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+		fc := <-f.accepted
+		if s, _ := fc.connect["sdp"].(string); s != hint {
+			t.Errorf("client %d: connect.sdp is not the given ConnectSDP:\n%s", i, s)
+		}
+		ans, _ := fc.next(t, "answer")["sdp"].(string)
+		if !strings.Contains(strings.ToUpper(ans), strings.ToUpper(want)) {
+			t.Errorf("client %d: the answer does not carry the given certificate's %s:\n%s", i, want, ans)
+		}
+		c.Close()
+	}
 }

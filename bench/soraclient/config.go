@@ -56,6 +56,14 @@ type Config struct {
 	// of the local tracks (PLI, FIR, NACK, RR…). It is called from one
 	// goroutine per local track; it must not block for long.
 	OnSenderRTCP func(kind webrtc.RTPCodecType, pkts []rtcp.Packet)
+	// Certificates, when not empty, are the DTLS certificates of every
+	// PeerConnection the client makes. Empty lets pion generate one per
+	// PeerConnection, as a browser does; a load generator shares one to
+	// spend its CPU on what the server sees (the handshake), not on keys.
+	Certificates []webrtc.Certificate
+	// ConnectSDP, when not empty, is sent as connect.sdp. Empty makes a
+	// throwaway offer for it, as the SDKs do (ThrowawayOffer).
+	ConnectSDP string
 	// Logger receives the client's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
