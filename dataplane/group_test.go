@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -184,5 +185,92 @@ func TestSubscriberRTCPDecrypts(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The sender reports of one subscriber's tracks go out together, as
+// compound packets that stay under 1280 bytes on the wire: 60 tracks, two
+// datagrams a round (42 reports and 18), every track reported once.
+func TestSenderReportsCompound(t *testing.T) {
+	l, _, enc, from, subDecs := newTestLoop(t, 1)
+	subAddr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 20000)
+	pub, sub := l.byAddr[from], l.byAddr[subAddr]
+	const extra = 59
+	want := map[uint32]bool{5000: true}
+	for k := range extra {
+		id := fmt.Sprintf("pub:a%d", k)
+		l.addUpstream(pub, Upstream{TrackID: id, Kind: KindAudio, Mid: fmt.Sprint(10 + k), SSRC: uint32(3000 + k), PayloadType: 111, ClockRate: 48000})
+		if err := l.addDownstream(sub, Downstream{TrackID: id, Mid: fmt.Sprint(100 + k), SSRC: uint32(7000 + k)}); err != nil {
+			t.Fatal(err)
+		}
+		want[uint32(7000+k)] = true
+	}
+	got := map[netip.AddrPort][][]byte{}
+	l.wire = func(ms []netio.Message) {
+		for _, m := range ms {
+			got[m.Addr] = append(got[m.Addr], append([]byte(nil), m.Buf[:m.N]...))
+		}
+	}
+	l.handleDatagram(encryptRTP(t, enc, 50, []byte{0x10, 0, 0, 0x9d, 1, 2}), from, 1)
+	for k := range extra {
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: 7, Timestamp: 960, SSRC: uint32(3000 + k)}, Payload: []byte{0xfc, 1, 2, 3}}
+		raw, err := p.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := enc.EncryptRTP(nil, raw, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.handleDatagram(b, from, int64(2+k))
+	}
+	l.flush()
+	if n := len(got[subAddr]); n != 1+extra {
+		t.Fatalf("the subscriber got %d RTP packets, want %d (one per track)", n, 1+extra)
+	}
+	clear(got)
+	l.reportsAndRetries(2 * int64(time.Second))
+	l.flush()
+	dgrams := got[subAddr]
+	if len(dgrams) != 2 {
+		t.Fatalf("the subscriber got %d RTCP datagrams for 60 tracks, want 2 compound packets", len(dgrams))
+	}
+	seen := map[uint32]int{}
+	for i, b := range dgrams {
+		if len(b) > 1280-28 {
+			t.Errorf("datagram %d is %d bytes, over 1280 with IP and UDP headers", i, len(b))
+		}
+		plain, err := subDecs[0].DecryptRTCP(nil, b, nil)
+		if err != nil {
+			t.Fatalf("datagram %d does not decrypt: %v", i, err)
+		}
+		pkts, err := rtcp.Unmarshal(plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pkts {
+			sr, ok := p.(*rtcp.SenderReport)
+			if !ok {
+				t.Fatalf("datagram %d carries %T, want only sender reports", i, p)
+			}
+			if sr.PacketCount != 1 {
+				t.Errorf("SR of SSRC %d counts %d packets, want 1", sr.SSRC, sr.PacketCount)
+			}
+			seen[sr.SSRC]++
+		}
+		if i == 0 && len(pkts) != 42 {
+			t.Errorf("the first compound packet holds %d reports, want 42 (as many as fit in %d bytes)", len(pkts), maxCompoundRTCP)
+		}
+	}
+	if len(seen) != len(want) {
+		t.Errorf("reports for %d tracks, want %d", len(seen), len(want))
+	}
+	for ssrc, n := range seen {
+		if !want[ssrc] || n != 1 {
+			t.Errorf("SSRC %d reported %d times (one of ours: %v)", ssrc, n, want[ssrc])
+		}
+	}
+	if n := len(got[from]); n != 1 {
+		t.Errorf("the publisher got %d RTCP datagrams, want 1 receiver report", n)
 	}
 }

@@ -1283,6 +1283,14 @@ func (l *loopState) allocate(t *transport, now int64) {
 	}
 }
 
+// maxCompoundRTCP bounds the plain RTCP of one compound packet of sender
+// reports (SRTCP adds its index and tag; the datagram stays under 1280
+// bytes); srSize is one sender report without report blocks.
+const (
+	maxCompoundRTCP = 1200
+	srSize          = 28
+)
+
 func (l *loopState) reportsAndRetries(now int64) {
 	wall := feedback.NTP(time.Now())
 	dt := float64(now-l.lastMeasure) / 1e9
@@ -1312,15 +1320,34 @@ func (l *loopState) reportsAndRetries(now int64) {
 			}
 		}
 		l.allocate(t, now)
+		// The sender reports of all the transport's tracks go out together,
+		// as compound packets of up to maxCompoundRTCP bytes: one datagram
+		// and one SRTCP seal a second for a subscriber of many tracks. The
+		// slot is built in place, so nothing else may take a slot before it
+		// is sent (the keyframe retries below do).
+		var sr []byte
+		for _, d := range t.ls.downsByID {
+			if d.src == nil || !d.started || d.current < 0 {
+				continue
+			}
+			if up := d.src.layers[d.current]; up.haveSR {
+				d.sstats.SetReference(up.srNTP, up.srRTP+d.tsOffset, up.srTime)
+			}
+			if sr == nil {
+				sr = l.slot()
+			}
+			sr = d.sstats.AppendSenderReport(sr, d.ssrc, now, wall, d.src.clockRate)
+			if len(sr) > maxCompoundRTCP-srSize {
+				l.sendRTCP(t, sr)
+				sr = nil
+			}
+		}
+		if len(sr) > 0 {
+			l.sendRTCP(t, sr)
+		}
 		for _, d := range t.ls.downsByID {
 			if d.src == nil {
 				continue
-			}
-			if d.started && d.current >= 0 {
-				if up := d.src.layers[d.current]; up.haveSR {
-					d.sstats.SetReference(up.srNTP, up.srRTP+d.tsOffset, up.srTime)
-				}
-				l.sendRTCP(t, d.sstats.AppendSenderReport(l.slot(), d.ssrc, now, wall, d.src.clockRate))
 			}
 			if d.target >= 0 && d.current != d.target && d.src.kind == KindVideo && d.pliRetries < maxPLIRetries {
 				d.pliRetries++
