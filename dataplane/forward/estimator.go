@@ -11,10 +11,11 @@ import "github.com/hayate-sfu/hayate/dataplane/feedback"
 // (draft-ietf-rmcat-gcc-02): a loss controller (more than 10 % lost shrinks
 // the estimate, under 2 % lets it grow) and a delay check (when packets of a
 // report took clearly longer to arrive than to send, a queue is building:
-// the estimate drops under the rate actually delivered). Without congestion
-// the estimate grows by 15 % a second, up to 1.5 Mb/s above (or twice) the
-// delivered rate, so a subscriber held at a low layer can still earn a
-// higher one: the allocator then tries it, and loss brings it back.
+// the estimate drops under the rate actually delivered, once two reports in
+// a row show it). Without congestion the estimate grows by 15 % a second,
+// up to 1.5 Mb/s above (or twice) the delivered rate, so a subscriber held
+// at a low layer can still earn a higher one: the allocator then tries it,
+// and loss brings it back.
 type Estimator struct {
 	sent     [sentSlots]sentPacket
 	estimate float64 // bits per second
@@ -24,6 +25,9 @@ type Estimator struct {
 
 	// Delivered rate, smoothed over reports.
 	delivered float64
+	// queued counts the reports in a row whose packets took clearly longer
+	// to arrive than to send.
+	queued int
 
 	Reports uint64 // feedback reports applied
 }
@@ -113,7 +117,15 @@ func (e *Estimator) OnFeedback(r *feedback.TWCCReader, now int64) {
 			e.delivered = 0.8*e.delivered + 0.2*rate
 		}
 	}
-	queueing := sendSpan >= minSpan && arrSpan > sendSpan+sendSpan/4 && arrSpan-sendSpan > 15_000_000
+	// A queue shows in two reports in a row: one alone is as likely a
+	// receiver that stamped a burst of arrivals late (a browser's busy
+	// network thread), which a queue-based cut would punish for seconds.
+	if sendSpan >= minSpan && arrSpan > sendSpan+sendSpan/4 && arrSpan-sendSpan > 15_000_000 {
+		e.queued++
+	} else {
+		e.queued = 0
+	}
+	queueing := e.queued >= 2
 
 	dt := float64(now-e.last) / 1e9
 	if e.last == 0 || dt > 1 {

@@ -78,6 +78,20 @@ func TestEstimatorFindsBottleneck(t *testing.T) {
 	}
 }
 
+// A bottleneck with a buffer deep enough to lose nothing: only the delay
+// check can find it.
+func TestEstimatorSeesAQueueWithoutLoss(t *testing.T) {
+	l := &link{capacity: 1_000_000, queueBytes: 1e9}
+	e := run(t, l, NewEstimator(2_500_000, 50_000, 20_000_000), 2_500_000, 10_000_000_000)
+	t.Logf("estimate %.0f, loss %.3f, delivered %.0f, reports %d", e.Estimate(), e.Loss(), e.Delivered(), e.Reports)
+	if e.Loss() != 0 {
+		t.Fatalf("loss %.3f on a link that loses nothing", e.Loss())
+	}
+	if est := e.Estimate(); est < 500_000 || est > 1_300_000 {
+		t.Fatalf("over a 1 Mb/s bottleneck without loss the estimate is %.0f b/s (delivered %.0f), want 0.5–1.3 Mb/s", est, e.Delivered())
+	}
+}
+
 func TestEstimatorGrowsWithoutCongestion(t *testing.T) {
 	l := &link{capacity: 10_000_000, queueBytes: 100_000}
 	e := run(t, l, NewEstimator(300_000, 50_000, 20_000_000), 20_000_000, 10_000_000_000)
@@ -148,5 +162,61 @@ func TestAllocateZeroAlloc(t *testing.T) {
 	out := make([]int, 0, 8)
 	if n := testing.AllocsPerRun(100, func() { out = Allocate(streams, 5, 1.2, out) }); n != 0 {
 		t.Fatalf("%v allocations", n)
+	}
+}
+
+// A receiver that stalls once (the packets of the last 40 ms before a
+// feedback report are stamped 40 ms late, as a busy browser's network
+// thread hands them over) is not a queue: the estimate stays where the free
+// link had it.
+func TestEstimatorRidesOutOneStall(t *testing.T) {
+	e := NewEstimator(2_000_000, 50_000, 20_000_000)
+	rec := twcc.NewRecorder(1)
+	const size = 1200
+	gap := int64(float64(size*8) / 1_500_000 * 1e9) // 1.5 Mb/s
+	var seq uint16
+	now := int64(0)
+	feed := func() {
+		for _, p := range rec.BuildFeedbackPacket() {
+			raw, err := p.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			it := feedback.NewIter(raw)
+			for it.Next() {
+				if r, ok := it.TWCC(); ok {
+					e.OnFeedback(&r, now)
+				}
+			}
+		}
+	}
+	stallFrom, stallTo := int64(5_060_000_000), int64(5_100_000_000)
+	var before float64
+	low := 1e18
+	for report := 1; report <= 60; report++ { // 6 s, feedback every 100 ms
+		end := int64(report) * 100_000_000
+		for now+gap <= end {
+			now += gap
+			e.OnSent(seq, size, now)
+			arr := now + 5_000_000
+			if now >= stallFrom && now < stallTo {
+				arr = stallTo + 40_000_000 // held, then handed over together
+			}
+			rec.Record(2, seq, arr/1000)
+			seq++
+		}
+		if report == 50 {
+			before = e.Estimate()
+		}
+		feed()
+		if report >= 50 {
+			low = min(low, e.Estimate())
+		}
+	}
+	if before < 1_500_000 {
+		t.Fatalf("before the stall the estimate is %.0f b/s on a free link carrying 1.5 Mb/s", before)
+	}
+	if low < 0.9*before {
+		t.Fatalf("one 40 ms stall of the receiver took the estimate from %.0f to %.0f b/s", before, low)
 	}
 }
