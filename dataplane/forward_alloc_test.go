@@ -118,7 +118,13 @@ func newTestLoop(t testing.TB, n int) (*loopState, *fakeWire, *srtp.Context, net
 
 func encryptRTP(t testing.TB, c *srtp.Context, seq uint16, payload []byte) []byte {
 	t.Helper()
-	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: uint32(seq) * 3000, SSRC: 1111}, Payload: payload}
+	return encryptRTPHeader(t, c, rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: uint32(seq) * 3000, SSRC: 1111}, payload)
+}
+
+// encryptRTPHeader is SRTP of one packet with header h.
+func encryptRTPHeader(t testing.TB, c *srtp.Context, h rtp.Header, payload []byte) []byte {
+	t.Helper()
+	p := rtp.Packet{Header: h, Payload: payload}
 	raw, err := p.Marshal()
 	if err != nil {
 		t.Fatal(err)

@@ -213,16 +213,8 @@ func TestSenderReportsCompound(t *testing.T) {
 	}
 	l.handleDatagram(encryptRTP(t, enc, 50, []byte{0x10, 0, 0, 0x9d, 1, 2}), from, 1)
 	for k := range extra {
-		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: 7, Timestamp: 960, SSRC: uint32(3000 + k)}, Payload: []byte{0xfc, 1, 2, 3}}
-		raw, err := p.Marshal()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := enc.EncryptRTP(nil, raw, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		l.handleDatagram(b, from, int64(2+k))
+		h := rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: 7, Timestamp: 960, SSRC: uint32(3000 + k)}
+		l.handleDatagram(encryptRTPHeader(t, enc, h, []byte{0xfc, 1, 2, 3}), from, int64(2+k))
 	}
 	l.flush()
 	if n := len(got[subAddr]); n != 1+extra {

@@ -47,21 +47,27 @@ func run(t *testing.T, l *link, e *Estimator, sendCap float64, dur int64) *Estim
 		seq++
 		if now >= nextFeedback {
 			nextFeedback += 100_000_000
-			for _, p := range rec.BuildFeedbackPacket() {
-				raw, err := p.Marshal()
-				if err != nil {
-					t.Fatal(err)
-				}
-				it := feedback.NewIter(raw)
-				for it.Next() {
-					if r, ok := it.TWCC(); ok {
-						e.OnFeedback(&r, now)
-					}
-				}
-			}
+			deliverFeedback(t, rec, e, now)
 		}
 	}
 	return e
+}
+
+// deliverFeedback hands e the transport-cc feedback of what rec recorded.
+func deliverFeedback(t *testing.T, rec *twcc.Recorder, e *Estimator, now int64) {
+	t.Helper()
+	for _, p := range rec.BuildFeedbackPacket() {
+		raw, err := p.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		it := feedback.NewIter(raw)
+		for it.Next() {
+			if r, ok := it.TWCC(); ok {
+				e.OnFeedback(&r, now)
+			}
+		}
+	}
 }
 
 var _ = rtcp.TransportLayerCC{}
@@ -110,15 +116,7 @@ func TestEstimatorIgnoresForeignSequenceNumbers(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		rec.Record(2, uint16(i), int64(i)*1000)
 	}
-	for _, p := range rec.BuildFeedbackPacket() {
-		raw, _ := p.Marshal()
-		it := feedback.NewIter(raw)
-		for it.Next() {
-			if r, ok := it.TWCC(); ok {
-				e.OnFeedback(&r, 1)
-			}
-		}
-	}
+	deliverFeedback(t, rec, e, 1)
 	if e.Reports != 0 || e.Estimate() != 1_000_000 {
 		t.Fatalf("feedback about packets never sent changed the estimate: %d reports, %.0f", e.Reports, e.Estimate())
 	}
@@ -176,20 +174,6 @@ func TestEstimatorRidesOutOneStall(t *testing.T) {
 	gap := int64(float64(size*8) / 1_500_000 * 1e9) // 1.5 Mb/s
 	var seq uint16
 	now := int64(0)
-	feed := func() {
-		for _, p := range rec.BuildFeedbackPacket() {
-			raw, err := p.Marshal()
-			if err != nil {
-				t.Fatal(err)
-			}
-			it := feedback.NewIter(raw)
-			for it.Next() {
-				if r, ok := it.TWCC(); ok {
-					e.OnFeedback(&r, now)
-				}
-			}
-		}
-	}
 	stallFrom, stallTo := int64(5_060_000_000), int64(5_100_000_000)
 	var before float64
 	low := 1e18
@@ -208,7 +192,7 @@ func TestEstimatorRidesOutOneStall(t *testing.T) {
 		if report == 50 {
 			before = e.Estimate()
 		}
-		feed()
+		deliverFeedback(t, rec, e, now)
 		if report >= 50 {
 			low = min(low, e.Estimate())
 		}
