@@ -20,8 +20,9 @@ const historyInitialBytes = 32 << 10
 // then the arena doubles instead, up to Slots() × MaxPacketSize() bytes.
 // So a stream keeps about its retention's worth of packets in memory (up to
 // twice that, as the arena doubles): with 2 s, a 150 kb/s simulcast layer
-// holds 64 KiB where a full-size slot per packet would hold 1.5 MB. The arena grows only while a stream speeds
-// up; a steady stream's Put and Get do not allocate.
+// holds 64 KiB where a full-size slot per packet would hold 1.5 MB. The
+// arena grows only while a stream speeds up; a steady stream's Put and Get
+// do not allocate.
 //
 // A History has one owner (the loop that owns the stream) and no
 // synchronisation: none of its methods may be called concurrently.
